@@ -1,0 +1,35 @@
+import * as ed from "@noble/ed25519";
+import { sha512 } from "@noble/hashes/sha2.js";
+
+// noble/ed25519 ships async-only; giving it SHA-512 enables the sync API.
+ed.hashes.sha512 = sha512;
+
+const encoder = new TextEncoder();
+export const utf8 = (s: string): Uint8Array => encoder.encode(s);
+
+/** SHA-256 with Bun's native hasher: page bodies are megabytes, and this is on the hot path. */
+export function sha256(data: Uint8Array | string): Uint8Array {
+  return new Bun.CryptoHasher("sha256").update(data).digest() as Uint8Array;
+}
+
+export const toBase64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
+
+export function fromBase64(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return null;
+  return new Uint8Array(Buffer.from(text, "base64"));
+}
+
+export const edPublicKey = (seed: Uint8Array): Uint8Array => ed.getPublicKey(seed);
+export const edSign = (message: Uint8Array, seed: Uint8Array): Uint8Array => ed.sign(message, seed);
+
+/** Verifies a Base64 signature with a Base64 or raw public key; false on any malformed input. */
+export function edVerify(signatureB64: string, message: Uint8Array, publicKey: Uint8Array | string): boolean {
+  const sig = fromBase64(signatureB64);
+  const key = typeof publicKey === "string" ? fromBase64(publicKey) : publicKey;
+  if (!sig || sig.length !== 64 || !key || key.length !== 32) return false;
+  try {
+    return ed.verify(sig, message, key);
+  } catch {
+    return false;
+  }
+}
