@@ -1,0 +1,148 @@
+import { availableParallelism } from "node:os";
+import { defineCommand } from "citty";
+import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, parseIntArg } from "../cli/args.ts";
+import { createLog, type Log } from "../cli/log.ts";
+import { createProgress, formatBytes, formatDuration } from "../cli/progress.ts";
+import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
+import { ExitCode } from "../errors.ts";
+import { loadIdentity } from "../identity/load.ts";
+import { noPeersError, resolvePeers } from "../mesh/discovery.ts";
+
+/** One worker per spare core: on small machines the main thread's Map work competes with the scanners. */
+export const defaultWorkers = (): number => Math.max(1, Math.min(4, availableParallelism() - 1));
+
+export default defineCommand({
+  meta: {
+    name: "dump-events",
+    description: "Fetch every peer's event ledger and write one deduplicated, sorted JSON Lines backup",
+  },
+  args: {
+    ...identityArgs,
+    ...discoveryArgs,
+    output: { type: "string", alias: "o", description: "write to FILE (atomically) instead of stdout", valueHint: "file" },
+    timeout: { type: "string", default: "3m", description: "time allowed for each peer, all its pages and retries", valueHint: "duration" },
+    concurrency: { type: "string", default: "64", description: "peers fetched at the same time", valueHint: "n" },
+    workers: { type: "string", description: `fetch worker threads (default: cores - 1, here ${defaultWorkers()})`, valueHint: "n" },
+    "page-size": { type: "string", default: "5000", description: "events per page, 1..5000", valueHint: "n" },
+    "ids-from": { type: "string", description: "skip events whose ids FILE already holds (for >> appends)", valueHint: "file" },
+    strict: { type: "boolean", description: "drop peers whose response signatures do not verify" },
+    ...outputArgs,
+    json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
+  },
+  async run({ args }) {
+    const out = outputOptions(args);
+    // With --json the summary is the stderr output scripts read: only errors besides it, unless --verbose.
+    const log = createLog({ ...out, quiet: out.quiet || (out.json && !out.verbose) });
+    const settings = {
+      timeoutMs: parseDuration(args.timeout, "--timeout"),
+      pageSize: parseIntArg(args["page-size"], "--page-size", { min: 1, max: 5000 }),
+      strict: args.strict === true,
+      backoffMs: 250,
+      maxBackoffMs: 5_000,
+    };
+    const concurrency = parseIntArg(args.concurrency, "--concurrency", { min: 1 });
+    const workers = args.workers === undefined ? defaultWorkers() : parseIntArg(args.workers, "--workers", { min: 1, max: 64 });
+    const { identity, soul } = loadIdentity(args, log);
+
+    const found = await resolvePeers(args, identity.name);
+    for (const s of found.skipped) log.info(`skipped ${s.name}: ${s.reason}`);
+    if (found.peers.length === 0) throw noPeersError(found);
+    log.info(`backing up ${found.peers.length} peer(s) as ${identity.name}`);
+
+    const progress = createProgress({ enabled: Boolean(process.stderr.isTTY) && !out.quiet && !out.json });
+    let events = 0;
+    let bytes = 0;
+    const draw = (p: { peersDone: number; peersTotal: number; fraction: number }) =>
+      progress.update({
+        label: "dump",
+        done: p.peersDone,
+        total: p.peersTotal,
+        fraction: p.fraction,
+        extra: `peers · ${events.toLocaleString("en")} events · ${formatBytes(bytes)}`,
+      });
+
+    const summary = await dumpEvents(
+      {
+        peers: found.peers.map((p) => ({ name: p.name, url: p.url })),
+        name: identity.name,
+        soul,
+        settings,
+        workers,
+        concurrency,
+        output: args.output,
+        idsFrom: args["ids-from"],
+      },
+      {
+        onPage(batch, p) {
+          events += batch.count;
+          bytes += batch.bytes.length;
+          draw(p);
+        },
+        onLog(peer, level, message) {
+          progress.stop();
+          if (level === "warn") log.warn(`${peer}: ${message}`);
+          else log.debug(`${peer}: ${message}`);
+        },
+        onPeerDone(r, p) {
+          progress.stop();
+          const line = `${r.name}: ${r.status}, ${r.pages} page(s), ${r.events} event(s) in ${r.seconds.toFixed(1)} s`;
+          if (r.status === "ok") log.debug(line);
+          else log.warn(`${line}: ${r.error}${r.hint ? ` (${r.hint})` : ""}`);
+          draw(p);
+        },
+        onWarn: (m) => log.warn(m),
+      },
+    );
+    progress.stop();
+    report(summary, log, out.json);
+    return summary.exitCode;
+  },
+});
+
+function report(s: DumpSummary, log: Log, json: boolean): void {
+  if (json) {
+    process.stderr.write(`${JSON.stringify(summaryJson(s))}\n`);
+    return;
+  }
+  const ok = s.peers.filter((p) => p.status === "ok").length;
+  const line = `${s.written.toLocaleString("en")} events from ${ok}/${s.peers.length} peers to ${s.output} in ${formatDuration(s.seconds * 1000)}`;
+  const details =
+    `fetched ${s.fetched}, unique ${s.unique}, duplicates ${s.duplicates}` +
+    (s.replaced ? ` (${s.replaced} replaced by a signed copy)` : "") +
+    (s.existing ? `, already in --ids-from ${s.existing}` : "");
+  if (s.exitCode === ExitCode.ok) log.success(line);
+  else log.warn(`${s.exitCode === ExitCode.failed ? "nothing fetched" : "partial backup"}: ${line}`);
+  log.info(details);
+  for (const p of s.peers) if (p.status !== "ok") log.warn(`${p.name} (${p.url}) ${p.status}: ${p.error ?? ""}`);
+}
+
+/** The `--json` summary; its keys are part of the CLI's contract (README). */
+export function summaryJson(s: DumpSummary) {
+  return {
+    complete: s.exitCode === ExitCode.ok,
+    exitCode: s.exitCode,
+    output: s.output,
+    peers: s.peers.map((p) => ({
+      name: p.name,
+      address: p.url,
+      status: p.status,
+      pages: p.pages,
+      events: p.events,
+      bytes: p.bytes,
+      retries: p.retries,
+      signatures: p.signatures,
+      seconds: Number(p.seconds.toFixed(3)),
+      error: p.error ?? null,
+      hint: p.hint ?? null,
+      warnings: p.warnings,
+    })),
+    fetched: s.fetched,
+    unique: s.unique,
+    written: s.written,
+    duplicates: s.duplicates,
+    replaced: s.replaced,
+    existing: s.existing,
+    bytes: s.bytes,
+    seconds: Number(s.seconds.toFixed(3)),
+  };
+}

@@ -1,0 +1,106 @@
+import { existsSync } from "node:fs";
+import { ExitCode, NaraError } from "../errors.ts";
+import { forEachLine } from "../events/lines.ts";
+import { EventFlag, ScanError, idKey, newEventFields, scanEventLine } from "../events/scan.ts";
+import { Collector, type CollectStats } from "./collect.ts";
+import { runDump, type CoordinatorEvents, type DumpPlan } from "./coordinator.ts";
+import type { PeerReport } from "./messages.ts";
+import { openOutput } from "./output.ts";
+
+export type DumpOptions = DumpPlan & {
+  /** A file path, or undefined / "-" for stdout. */
+  output?: string;
+  /** Leave out events whose ids this JSON Lines file already holds. */
+  idsFrom?: string;
+};
+
+export type DumpSummary = CollectStats & {
+  peers: PeerReport[];
+  written: number;
+  output: string;
+  seconds: number;
+  exitCode: ExitCode;
+};
+
+export type DumpHooks = CoordinatorEvents & {
+  onWarn?: (message: string) => void;
+};
+
+/**
+ * The whole dump: fetch every peer in parallel, keep one copy of each event,
+ * sort by (ts, id) and write JSON Lines. Writing starts only after every peer
+ * has finished, so the output is complete for what the peers gave, and a
+ * file only appears under its final name once it is whole.
+ */
+export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Promise<DumpSummary> {
+  const started = performance.now();
+  const collector = new Collector();
+  if (opts.idsFrom) collector.skipExisting(await readIds(opts.idsFrom, hooks.onWarn));
+  // Opened before the network work so that an unwritable path fails fast.
+  const output = opts.output && opts.output !== "-" ? openOutput(opts.output) : undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    output?.abort();
+    process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    const peers = await runDump(opts, collector, hooks);
+    const okPeers = peers.filter((p) => p.status === "ok").length;
+    const gotAny = peers.some((p) => p.events > 0 || p.status !== "failed");
+    const exitCode: ExitCode =
+      okPeers === peers.length ? ExitCode.ok : okPeers === 0 && !peers.some((p) => p.events > 0) ? ExitCode.failed : ExitCode.partial;
+
+    let written = 0;
+    let target = output?.target ?? "stdout";
+    if (exitCode === ExitCode.failed && !gotAny) {
+      // Nothing came back: no file that looks like a backup.
+      output?.abort();
+      target = "(nothing written)";
+    } else {
+      const sink = output ?? openOutput("-");
+      const order = collector.sortedOrder();
+      for (const chunk of collector.lines(order)) await sink.write(chunk);
+      await sink.commit();
+      written = order.length;
+    }
+    return {
+      ...collector.stats,
+      peers,
+      written,
+      output: target,
+      seconds: (performance.now() - started) / 1000,
+      exitCode,
+    };
+  } catch (err) {
+    output?.abort();
+    throw err;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** The event ids of an earlier backup; a missing file holds none, a malformed line is a warning. */
+export async function readIds(path: string, onWarn?: (m: string) => void): Promise<Set<string>> {
+  const ids = new Set<string>();
+  if (!existsSync(path)) return ids;
+  const f = newEventFields();
+  let bad = 0;
+  try {
+    await forEachLine(Bun.file(path).stream(), (buf, s, e, lineNo) => {
+      try {
+        scanEventLine(buf, s, e, f);
+        if (f.flags & EventFlag.noId) throw new ScanError("no string id", s);
+        ids.add(idKey(buf, f.idStart, f.idEnd, (f.flags & EventFlag.idEscaped) !== 0));
+      } catch (err) {
+        if (!(err instanceof ScanError)) throw err;
+        if (++bad <= 10) onWarn?.(`${path}:${lineNo}: not an event line (${err.reason} at column ${Math.max(1, err.offset - s + 1)}); its id, if any, is not skipped`);
+      }
+    });
+  } catch (err) {
+    throw new NaraError(`cannot read --ids-from ${path}`, { cause: err, exitCode: ExitCode.usage });
+  }
+  if (bad > 10) onWarn?.(`${path}: ${bad} malformed lines in all`);
+  return ids;
+}

@@ -1,0 +1,344 @@
+import { describeError } from "../errors.ts";
+import type { Identity } from "../identity/soul.ts";
+import { signRequest, verifyResponse } from "../mesh/auth.ts";
+import { EventFlag, ScanError, idKey, scanSyncPage, splitTsInto, type SyncPage } from "../events/scan.ts";
+import type { FetchSettings, FromWorker, PageBatch, PeerReport, PeerTarget } from "./messages.ts";
+
+/** A failure worth another attempt (5xx, dropped connection, truncated body). */
+class Retryable extends Error {}
+/** A failure that another attempt will not fix (401, 400, strict signature check). */
+class Fatal extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+export type FetchPeerDeps = {
+  fetch?: typeof fetch;
+  now?: () => number;
+};
+
+/** Cursor "strictly after ts - 1": re-reads the boundary ts so that no event sharing it is skipped. */
+const before = (ts: string): string => (BigInt(ts) - 1n).toString();
+
+const isDecimal = (s: string): boolean => /^-?\d+$/.test(s);
+
+/** Nanoseconds as a double: precise enough for a progress estimate, never for data. */
+const approxNs = (hi: number, lo: number): number => hi * 1e9 + lo;
+
+/**
+ * Fetches one peer's whole ledger, page by page, under one deadline that
+ * covers every page and retry. Each page's new events are handed to `emit`
+ * as soon as they arrive, so a peer that fails later keeps what it gave.
+ */
+export async function fetchPeer(
+  peer: PeerTarget,
+  identity: Identity,
+  settings: FetchSettings,
+  emit: (m: FromWorker) => void,
+  deps: FetchPeerDeps = {},
+): Promise<PeerReport> {
+  const doFetch = deps.fetch ?? fetch;
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const deadline = started + settings.timeoutMs;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error("peer timeout")), settings.timeoutMs);
+  const report: PeerReport = {
+    name: peer.name,
+    url: peer.url,
+    status: "ok",
+    pages: 0,
+    events: 0,
+    bytes: 0,
+    retries: 0,
+    signatures: "unchecked",
+    warnings: [],
+    seconds: 0,
+  };
+  const warn = (message: string) => {
+    report.warnings.push(message);
+    emit({ type: "log", peer: peer.name, level: "warn", message });
+  };
+  const debug = (message: string) => emit({ type: "log", peer: peer.name, level: "debug", message });
+
+  try {
+    const publicKey = await pingKey(peer, doFetch, abort.signal, warn, debug);
+    let cursor = "";
+    /** The ts the current cursor re-reads, and the ids already forwarded at it. */
+    let boundaryTs = "";
+    let boundaryIds = new Set<string>();
+    let sameCursorRounds = 0;
+    let firstNs = NaN;
+    let malformed = 0;
+
+    for (;;) {
+      const body = JSON.stringify({ from: identity.name, mode: "page", page_size: settings.pageSize, cursor });
+      const { bytes, page } = await withRetries(
+        () => fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, abort.signal, report, warn),
+        settings,
+        deadline,
+        now,
+        abort.signal,
+        (err, attempt, delay) => {
+          report.retries++;
+          debug(`page ${report.pages + 1}: ${describeError(err)}; retry ${attempt} in ${delay} ms`);
+        },
+      );
+      report.pages++;
+      report.bytes += bytes.length;
+
+      // Which events of this page are new to us (the re-read boundary ts repeats some).
+      const n = page.count;
+      const keep: number[] = [];
+      const keys: string[] = [];
+      const tsHi = new Float64Array(n);
+      const tsLo = new Float64Array(n);
+      const pageTs = page.nextCursor ?? "";
+      let pageTsIds: Set<string> | undefined = isDecimal(pageTs) ? new Set() : undefined;
+      if (pageTs === boundaryTs && pageTsIds) pageTsIds = new Set(boundaryIds);
+      for (let i = 0; i < n; i++) {
+        const flags = page.flags[i]!;
+        if (flags & (EventFlag.noId | EventFlag.badTs)) {
+          malformed++;
+          if (malformed <= 5) {
+            warn(
+              `page ${report.pages}: event at byte ${page.start[i]} skipped: ${flags & EventFlag.noId ? "no string id" : "ts is not an integer"}`,
+            );
+          }
+          continue;
+        }
+        const key = idKey(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
+        const tsLen = page.tsEnd[i]! - page.tsStart[i]!;
+        const atBoundary = boundaryTs.length === tsLen && tokenEquals(bytes, page.tsStart[i]!, boundaryTs);
+        if (atBoundary && boundaryIds.has(key)) continue;
+        const atPageTs = pageTsIds !== undefined && pageTs.length === tsLen && tokenEquals(bytes, page.tsStart[i]!, pageTs);
+        if (atPageTs) pageTsIds!.add(key);
+        splitTsInto(bytes, page.tsStart[i]!, page.tsEnd[i]!, tsHi, tsLo, keep.length);
+        keep.push(i);
+        keys.push(key);
+      }
+
+      let progress = 1;
+      if (keep.length > 0) {
+        const last = keep.length - 1;
+        if (Number.isNaN(firstNs)) firstNs = approxNs(tsHi[0]!, tsLo[0]!);
+        const span = now() * 1e6 - firstNs;
+        progress = span > 0 ? Math.min(1, Math.max(0, (approxNs(tsHi[last]!, tsLo[last]!) - firstNs) / span)) : 1;
+        report.events += keep.length;
+        emit(toBatch(peer.name, bytes, page, keep, keys, tsHi, tsLo, page.nextCursor ? progress : 1));
+      }
+
+      if (page.eventsNull || page.nextCursor === undefined) {
+        if (page.count >= settings.pageSize) {
+          report.status = "incomplete";
+          warn(
+            `a full page (${page.count} events) came without next_cursor: this looks like an old peer that ignores paging, and it may hold more than we got`,
+          );
+        }
+        break;
+      }
+      if (!isDecimal(page.nextCursor)) throw new Fatal(`next_cursor "${page.nextCursor}" is not a decimal timestamp`);
+
+      if (page.nextCursor === boundaryTs) {
+        // The whole page re-read one ts: more events share it than a page holds.
+        sameCursorRounds++;
+        if (keep.length === 0 || sameCursorRounds >= 16) {
+          report.status = "incomplete";
+          warn(
+            `more than ${settings.pageSize} events share ts ${boundaryTs}; got ${boundaryIds.size + keep.length} of them and moved past it (use a larger --page-size, max 5000)`,
+          );
+          cursor = boundaryTs;
+          boundaryTs = "";
+          boundaryIds = new Set();
+          sameCursorRounds = 0;
+          continue;
+        }
+      } else sameCursorRounds = 0;
+      boundaryTs = page.nextCursor;
+      boundaryIds = pageTsIds ?? new Set();
+      cursor = before(boundaryTs);
+    }
+    if (malformed > 0) {
+      report.status = "incomplete";
+      report.error = `${malformed} malformed event(s) skipped`;
+    }
+  } catch (err) {
+    if (abort.signal.aborted) {
+      report.status = "timeout";
+      report.error = `no complete answer within ${Math.round(settings.timeoutMs / 1000)} s (${report.pages} page(s), ${report.events} event(s) kept)`;
+      report.hint = "the peer is slow or hanging: raise --timeout, or look at that nara";
+    } else {
+      report.status = "failed";
+      report.error = describeError(err);
+      if (err instanceof Fatal) report.hint = err.hint;
+    }
+  } finally {
+    clearTimeout(timer);
+    report.seconds = (now() - started) / 1000;
+  }
+  return report;
+}
+
+function tokenEquals(b: Uint8Array, s: number, text: string): boolean {
+  for (let k = 0; k < text.length; k++) if (b[s + k] !== text.charCodeAt(k)) return false;
+  return true;
+}
+
+function toBatch(
+  peer: string,
+  bytes: Uint8Array,
+  page: SyncPage,
+  keep: number[],
+  keys: string[],
+  tsHi: Float64Array,
+  tsLo: Float64Array,
+  progress: number,
+): PageBatch {
+  const n = keep.length;
+  const start = new Uint32Array(n);
+  const end = new Uint32Array(n);
+  const flags = new Uint8Array(n);
+  for (let k = 0; k < n; k++) {
+    const i = keep[k]!;
+    start[k] = page.start[i]!;
+    end[k] = page.end[i]!;
+    flags[k] = page.flags[i]!;
+  }
+  return {
+    type: "page",
+    peer,
+    bytes,
+    count: n,
+    start,
+    end,
+    ids: keys.join("\n"),
+    tsHi: tsHi.slice(0, n),
+    tsLo: tsLo.slice(0, n),
+    flags,
+    progress,
+  };
+}
+
+/** The peer's public key from /ping, to check response signatures; undefined when it cannot be had. */
+async function pingKey(
+  peer: PeerTarget,
+  doFetch: typeof fetch,
+  signal: AbortSignal,
+  warn: (m: string) => void,
+  debug: (m: string) => void,
+): Promise<string | undefined> {
+  try {
+    const res = await doFetch(`${peer.url}/ping`, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
+    if (!res.ok) {
+      debug(`/ping answered ${res.status}: response signatures will not be checked`);
+      return undefined;
+    }
+    const ping = (await res.json()) as { from?: unknown; public_key?: unknown };
+    if (typeof ping.from === "string" && ping.from !== peer.name) {
+      warn(`/ping says this peer is "${ping.from}", not "${peer.name}"`);
+    }
+    return typeof ping.public_key === "string" && ping.public_key ? ping.public_key : undefined;
+  } catch (err) {
+    if (signal.aborted) throw err;
+    debug(`/ping failed (${describeError(err)}): response signatures will not be checked`);
+    return undefined;
+  }
+}
+
+async function fetchPage(
+  peer: PeerTarget,
+  identity: Identity,
+  body: string,
+  publicKey: string | undefined,
+  strict: boolean,
+  doFetch: typeof fetch,
+  signal: AbortSignal,
+  report: PeerReport,
+  warn: (m: string) => void,
+): Promise<{ bytes: Uint8Array; page: SyncPage }> {
+  let res: Response;
+  let bytes: Uint8Array;
+  try {
+    // Signed here, per attempt: peers reject timestamps older than 30 s.
+    const headers = { ...signRequest(identity, "POST", "/events/sync"), "Content-Type": "application/json" };
+    res = await doFetch(`${peer.url}/events/sync`, { method: "POST", headers, body, signal });
+    bytes = new Uint8Array(await res.arrayBuffer());
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw new Retryable(`connection failed: ${describeError(err)}`);
+  }
+  if (res.status === 401) {
+    throw new Fatal(
+      `the peer refused our request signature (401: ${snippet(bytes)})`,
+      `either this machine's clock is more than 30 s off (check NTP), or the peer does not know ${identity.name}'s public key yet (is this the right name and soul, and has ${identity.name} been online on the mesh?)`,
+    );
+  }
+  if (res.status >= 500) throw new Retryable(`HTTP ${res.status}: ${snippet(bytes)}`);
+  if (res.status !== 200) throw new Fatal(`HTTP ${res.status}: ${snippet(bytes)}`);
+
+  if (publicKey) {
+    const check = verifyResponse(res.headers, bytes, publicKey);
+    if (!check.ok) {
+      const what = check.reason === "missing-headers" ? "carries no signature headers" : "signature does not match the key from /ping";
+      if (strict) {
+        throw new Fatal(`response ${what}`, "--strict drops peers whose responses cannot be proven; drop --strict to keep them with a warning");
+      }
+      if (report.signatures !== "failed") warn(`response ${what}; events kept (use --strict to drop such peers)`);
+      report.signatures = "failed";
+    } else if (report.signatures === "unchecked") report.signatures = "verified";
+  }
+
+  let page: SyncPage;
+  try {
+    page = scanSyncPage(bytes);
+  } catch (err) {
+    if (err instanceof ScanError) throw new Retryable(`malformed response body (${err.message}; ${bytes.length} bytes)`);
+    throw err;
+  }
+  return { bytes, page };
+}
+
+const snippet = (bytes: Uint8Array): string => {
+  const text = new TextDecoder().decode(bytes.subarray(0, 200)).trim();
+  return text.length > 0 ? text : "empty body";
+};
+
+async function withRetries<T>(
+  attempt: () => Promise<T>,
+  settings: FetchSettings,
+  deadline: number,
+  now: () => number,
+  signal: AbortSignal,
+  onRetry: (err: unknown, attempt: number, delayMs: number) => void,
+): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof Retryable) || signal.aborted) throw err;
+      const base = Math.min(settings.maxBackoffMs, settings.backoffMs * 2 ** (n - 1));
+      const delay = Math.round(base / 2 + Math.random() * (base / 2));
+      if (now() + delay >= deadline) throw new Error(`${err.message} (gave up after ${n} attempt(s): the peer's time is up)`);
+      onRetry(err, n, delay);
+      await sleep(delay, signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,67 @@
+/** What crosses between the coordinator and the fetch workers. */
+
+export type PeerTarget = { name: string; url: string };
+
+export type FetchSettings = {
+  /** The whole budget for one peer: its ping and all its pages, retries included. */
+  timeoutMs: number;
+  pageSize: number;
+  /** Drop a peer whose response signatures fail, instead of warning. */
+  strict: boolean;
+  /** First retry delay; doubles up to `maxBackoffMs`. */
+  backoffMs: number;
+  maxBackoffMs: number;
+};
+
+export type ToWorker =
+  | { type: "init"; name: string; soul: string; settings: FetchSettings }
+  | { type: "fetch"; peer: PeerTarget }
+  | { type: "stop" };
+
+/**
+ * One page's new events as compact data: the page bytes (transferred, not
+ * copied) and parallel arrays describing each event forwarded from it.
+ */
+export type PageBatch = {
+  type: "page";
+  peer: string;
+  bytes: Uint8Array;
+  count: number;
+  start: Uint32Array;
+  end: Uint32Array;
+  /** Dedup keys, joined by "\n" (keys never hold a raw line break). */
+  ids: string;
+  tsHi: Float64Array;
+  tsLo: Float64Array;
+  flags: Uint8Array;
+  /** Estimated share of the peer's ledger fetched so far, 0..1 (for the ETA). */
+  progress: number;
+};
+
+export type PeerStatus = "ok" | "incomplete" | "failed" | "timeout";
+
+export type PeerReport = {
+  name: string;
+  url: string;
+  status: PeerStatus;
+  pages: number;
+  /** Events forwarded from this peer (after its own page overlaps were removed). */
+  events: number;
+  bytes: number;
+  retries: number;
+  /** Response signatures: checked against the /ping key, or not checked. */
+  signatures: "verified" | "failed" | "unchecked";
+  error?: string;
+  hint?: string;
+  warnings: string[];
+  seconds: number;
+};
+
+export type FromWorker =
+  | PageBatch
+  | { type: "log"; peer: string; level: "warn" | "debug"; message: string }
+  | { type: "done"; report: PeerReport };
+
+/** The buffers a page batch hands over to the receiver. */
+export const transferList = (m: PageBatch): ArrayBuffer[] =>
+  [m.bytes, m.start, m.end, m.tsHi, m.tsLo, m.flags].map((a) => a.buffer as ArrayBuffer);

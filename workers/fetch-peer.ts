@@ -1,0 +1,33 @@
+/// <reference lib="webworker" />
+/**
+ * A fetch worker: the coordinator hands it peers; it fetches each one's pages
+ * (several peers at once, each under its own deadline) and posts every page's
+ * events back as transferred buffers.
+ */
+import { parseSoul, type Identity } from "../src/identity/soul.ts";
+import { fetchPeer } from "../src/dump/fetch-peer.ts";
+import { transferList, type FetchSettings, type FromWorker, type ToWorker } from "../src/dump/messages.ts";
+
+declare const self: Worker;
+
+let identity: Identity | undefined;
+let settings: FetchSettings | undefined;
+
+const post = (m: FromWorker) => {
+  if (m.type === "page") self.postMessage(m, transferList(m));
+  else self.postMessage(m);
+};
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const msg = event.data;
+  if (msg.type === "init") {
+    // The soul is checked by the coordinator already; here it only becomes a signing key.
+    identity = parseSoul(msg.soul, msg.name);
+    settings = msg.settings;
+  } else if (msg.type === "fetch") {
+    if (!identity || !settings) throw new Error("fetch before init");
+    void fetchPeer(msg.peer, identity, settings, post).then((report) => post({ type: "done", report }));
+  } else if (msg.type === "stop") {
+    process.exit(0);
+  }
+};
