@@ -2,11 +2,11 @@ import { availableParallelism } from "node:os";
 import { defineCommand } from "citty";
 import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, parseIntArg } from "../cli/args.ts";
 import { createLog, type Log } from "../cli/log.ts";
-import { createProgress, formatBytes, formatDuration } from "../cli/progress.ts";
+import { createProgress, formatBytes, formatDuration, progressEnabled } from "../cli/progress.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
 import { ExitCode } from "../errors.ts";
 import { loadIdentity } from "../identity/load.ts";
-import { noPeersError, resolvePeers } from "../mesh/discovery.ts";
+import { discoverPeers, noPeersError } from "../mesh/discovery.ts";
 
 /** One worker per spare core: on small machines the main thread's Map work competes with the scanners. */
 export const defaultWorkers = (): number => Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -44,12 +44,12 @@ export default defineCommand({
     const workers = args.workers === undefined ? defaultWorkers() : parseIntArg(args.workers, "--workers", { min: 1, max: 64 });
     const { identity, soul } = loadIdentity(args, log);
 
-    const found = await resolvePeers(args, identity.name);
+    const found = await discoverPeers(args, identity.name);
     for (const s of found.skipped) log.info(`skipped ${s.name}: ${s.reason}`);
     if (found.peers.length === 0) throw noPeersError(found);
     log.info(`backing up ${found.peers.length} peer(s) as ${identity.name}`);
 
-    const progress = createProgress({ enabled: Boolean(process.stderr.isTTY) && !out.quiet && !out.json });
+    const progress = createProgress({ enabled: progressEnabled(out) });
     let events = 0;
     let bytes = 0;
     const draw = (p: { peersDone: number; peersTotal: number; fraction: number }) =>
@@ -79,12 +79,12 @@ export default defineCommand({
           draw(p);
         },
         onLog(peer, level, message) {
-          progress.stop();
+          progress.clear();
           if (level === "warn") log.warn(`${peer}: ${message}`);
           else log.debug(`${peer}: ${message}`);
         },
         onPeerDone(r, p) {
-          progress.stop();
+          progress.clear();
           const line = `${r.name}: ${r.status}, ${r.pages} page(s), ${r.events} event(s) in ${r.seconds.toFixed(1)} s`;
           if (r.status === "ok") log.debug(line);
           else log.warn(`${line}: ${r.error}${r.hint ? ` (${r.hint})` : ""}`);
