@@ -61,11 +61,19 @@ export class Identity {
 /**
  * Parses a soul and checks that it is bonded to `name`, before anything
  * touches the network. Error messages never contain the soul itself.
+ * Strict like nara: surrounding whitespace is a bad character (vectors
+ * souls.json), so callers reading a file or variable trim first (load.ts).
  */
 export function parseSoul(soul: string, name: string): Identity {
-  const trimmed = soul.trim();
-  const bytes = base58Decode(trimmed);
+  const bytes = base58Decode(soul);
   if (bytes === null) {
+    if (/\s/.test(soul)) {
+      throw new SoulError(
+        "bad_base58_char",
+        "the soul contains whitespace (a space or line break around it?)",
+        "remove the spaces and line breaks around the soul",
+      );
+    }
     throw new SoulError(
       "bad_base58_char",
       "the soul is not valid Base58 (it contains a character outside the Bitcoin alphabet)",
