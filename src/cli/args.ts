@@ -30,6 +30,11 @@ export const discoveryArgs = {
     default: "/var/run/tailscale/tailscaled.sock",
     valueHint: "path",
   },
+  "mesh-port": {
+    type: "string",
+    description: "port of the peers' mesh servers found through Tailscale (default 7433)",
+    valueHint: "port",
+  },
 } as const satisfies ArgsDef;
 
 /** How much we say on stderr, and whether stdout carries JSON. */

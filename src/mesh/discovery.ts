@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { NaraError, ExitCode, usageError } from "../errors.ts";
 import { MESH_PORT } from "./auth.ts";
+import { parseIntArg } from "../cli/args.ts";
 
 export type PeerSource = "static" | "file" | "tailscale";
 
@@ -217,7 +218,7 @@ export async function discoverTailscale(opts: {
   return { peers, skipped };
 }
 
-export type DiscoveryArgs = { peers?: string; "peers-file"?: string; "tailscale-socket"?: string };
+export type DiscoveryArgs = { peers?: string; "peers-file"?: string; "tailscale-socket"?: string; "mesh-port"?: string };
 
 /**
  * Static peers when --peers or --peers-file is given (file first, then
@@ -238,7 +239,8 @@ export async function discoverPeers(args: DiscoveryArgs, selfName?: string): Pro
     }
     return { peers: [...byName.values()], skipped: [], via: "static" };
   }
-  const found = await discoverTailscale({ socket: args["tailscale-socket"], selfName });
+  const port = args["mesh-port"] === undefined ? MESH_PORT : parseIntArg(args["mesh-port"], "--mesh-port", { min: 1, max: 65535 });
+  const found = await discoverTailscale({ socket: args["tailscale-socket"], selfName, port });
   return { ...found, via: "tailscale" };
 }
 

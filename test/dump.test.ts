@@ -1,0 +1,294 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dumpEvents, type DumpSummary } from "../src/dump/dump.ts";
+import type { FetchSettings } from "../src/dump/messages.ts";
+import { ExitCode } from "../src/errors.ts";
+import { signRequest } from "../src/mesh/auth.ts";
+import { generateEvents, generateNaras, type SimEvent } from "./sim/generate.ts";
+import { startMesh, type SimMesh } from "./sim/mesh.ts";
+import { startPeer } from "./sim/peer.ts";
+
+let dir: string;
+let seq = 0;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "nara-dump-test-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const settings = (over: Partial<FetchSettings> = {}): FetchSettings => ({
+  timeoutMs: 20_000,
+  pageSize: 100,
+  strict: false,
+  backoffMs: 10,
+  maxBackoffMs: 100,
+  ...over,
+});
+
+type Run = { summary: DumpSummary; text: string | undefined; logs: string[]; out: string };
+
+async function dump(
+  mesh: Pick<SimMesh, "peers" | "client">,
+  opts: { settings?: Partial<FetchSettings>; workers?: number; concurrency?: number; idsFrom?: string } = {},
+): Promise<Run> {
+  const out = join(dir, `out-${++seq}.jsonl`);
+  const logs: string[] = [];
+  const summary = await dumpEvents(
+    {
+      peers: mesh.peers.map((p) => ({ name: p.name, url: p.url })),
+      name: mesh.client.name,
+      soul: mesh.client.soul,
+      settings: settings(opts.settings),
+      workers: opts.workers ?? 1,
+      concurrency: opts.concurrency ?? 16,
+      output: out,
+      idsFrom: opts.idsFrom,
+    },
+    { onLog: (peer, level, message) => logs.push(`${level} ${peer}: ${message}`), onWarn: (m) => logs.push(`warn ${m}`) },
+  );
+  return { summary, text: existsSync(out) ? readFileSync(out, "utf8") : undefined, logs, out };
+}
+
+/** What a correct dump of these events is: each raw once, ordered by (ts as an integer, id). */
+function expected(events: readonly { id: string; ts: bigint; raw: string }[]): string {
+  const byId = new Map(events.map((e) => [e.id, e]));
+  const sorted = [...byId.values()].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.id < b.id ? -1 : 1));
+  return sorted.map((e) => `${e.raw}\n`).join("");
+}
+
+const ids = (text: string | undefined): string[] =>
+  (text ?? "").split("\n").filter(Boolean).map((l) => /"id":"([^"]*)"/.exec(l)![1]!);
+
+/** A client that follows next_cursor as given: what the boundary trap costs. */
+async function naiveCount(mesh: SimMesh, peerIndex: number, pageSize: number): Promise<number> {
+  const peer = mesh.peers[peerIndex]!;
+  let cursor = "";
+  const seen = new Set<string>();
+  for (;;) {
+    const res = await fetch(`${peer.url}/events/sync`, {
+      method: "POST",
+      headers: signRequest(mesh.client.identity, "POST", "/events/sync"),
+      body: JSON.stringify({ from: mesh.client.name, mode: "page", page_size: pageSize, cursor }),
+    });
+    const body = (await res.json()) as { events: { id: string }[] | null; next_cursor?: string };
+    for (const e of body.events ?? []) seen.add(e.id);
+    if (!body.next_cursor) return seen.size;
+    cursor = body.next_cursor;
+  }
+}
+
+describe("a complete dump", () => {
+  let mesh: SimMesh;
+  beforeAll(async () => {
+    mesh = await startMesh({ peers: 4, events: 3000, seed: 7, overlap: 0.5, generate: { sharedTsRate: 0.35, unknownRate: 0.02 } });
+  });
+  afterAll(() => mesh.stop());
+
+  test("the test data really springs the page boundary trap", async () => {
+    const served = mesh.peers[0]!.events.size;
+    expect(await naiveCount(mesh, 0, 50)).toBeLessThan(served);
+  });
+
+  test("every event of every peer, exactly once, byte for byte, sorted by (ts, id)", async () => {
+    const r = await dump(mesh, { settings: { pageSize: 50 } });
+    expect(r.summary.exitCode).toBe(ExitCode.ok);
+    expect(r.text).toBe(expected(mesh.allEvents));
+    expect(r.summary.unique).toBe(mesh.allEvents.length);
+    expect(r.summary.written).toBe(mesh.allEvents.length);
+    const served = mesh.peers.reduce((n, p) => n + p.events.size, 0);
+    expect(r.summary.fetched).toBe(served);
+    expect(r.summary.duplicates).toBe(served - mesh.allEvents.length);
+    for (const p of r.summary.peers) {
+      expect(p.status).toBe("ok");
+      expect(p.signatures).toBe("verified");
+    }
+  });
+
+  test("nanosecond ts above 2^53 survive digit for digit", async () => {
+    const r = await dump(mesh);
+    const tss = r.text!.split("\n").filter(Boolean).map((l) => /"ts":(-?\d+)/.exec(l)![1]!);
+    const lossy = tss.filter((t) => BigInt(Number(t)) !== BigInt(t));
+    expect(lossy.length).toBeGreaterThan(tss.length / 2);
+    expect(new Set(tss)).toEqual(new Set(mesh.allEvents.map((e) => e.ts.toString())));
+  });
+
+  test("Go escapes, unicode and unknown services are kept as served", async () => {
+    const r = await dump(mesh);
+    expect(r.text).toContain("\\u003c");
+    expect(r.text).toContain('"svc":"zine"');
+    expect(r.text).toMatch(/[^\x00-\x7f]/);
+  });
+
+  test("two dumps with different worker counts are byte-identical", async () => {
+    const a = await dump(mesh, { workers: 1, concurrency: 1, settings: { pageSize: 37 } });
+    const b = await dump(mesh, { workers: 3, concurrency: 8, settings: { pageSize: 5000 } });
+    expect(a.text).toBe(b.text!);
+  });
+
+  test("--ids-from leaves out what an earlier backup holds, warns about bad lines by number", async () => {
+    const all = expected(mesh.allEvents).split("\n").filter(Boolean);
+    const earlier = join(dir, "earlier.jsonl");
+    writeFileSync(earlier, `${all[0]}\nnot json\n\n${all.slice(1, 500).join("\n")}\n`);
+    const r = await dump(mesh, { idsFrom: earlier });
+    expect(r.summary.exitCode).toBe(ExitCode.ok);
+    expect(r.text).toBe(all.slice(500).map((l) => `${l}\n`).join(""));
+    expect(r.summary.existing).toBeGreaterThanOrEqual(500);
+    expect(r.logs.some((l) => l.includes("earlier.jsonl:2:"))).toBe(true);
+  });
+
+  test("a missing --ids-from file skips nothing", async () => {
+    const r = await dump(mesh, { idsFrom: join(dir, "does-not-exist.jsonl") });
+    expect(r.text).toBe(expected(mesh.allEvents));
+  });
+});
+
+describe("more events in one ts than a page holds", () => {
+  test("terminates, keeps everything else, and says the peer may be incomplete", async () => {
+    const mesh = await startMesh({ peers: 1, events: 400, seed: 3, overlap: 1, generate: { bigGroupSize: 150, sharedTsRate: 0 } });
+    try {
+      const r = await dump(mesh, { settings: { pageSize: 60 } });
+      const big = mesh.allEvents.filter((e) => mesh.allEvents.filter((o) => o.ts === e.ts).length >= 150);
+      expect(big.length).toBeGreaterThanOrEqual(150);
+      const got = new Set(ids(r.text));
+      const others = mesh.allEvents.filter((e) => !big.includes(e));
+      expect(others.every((e) => got.has(e.id))).toBe(true);
+      expect(r.summary.peers[0]!.status).toBe("incomplete");
+      expect(r.summary.exitCode).toBe(ExitCode.partial);
+      expect(r.logs.some((l) => l.includes("share ts"))).toBe(true);
+    } finally {
+      await mesh.stop();
+    }
+  });
+});
+
+describe("faults", () => {
+  test("a hanging peer times out alone; its pages so far are kept, the others complete", async () => {
+    const mesh = await startMesh({ peers: 3, events: 1500, seed: 11, faults: [{ hangAfterPages: 2 }] });
+    try {
+      const r = await dump(mesh, { settings: { timeoutMs: 1500, pageSize: 100 } });
+      const [hung, ...rest] = r.summary.peers;
+      expect(hung!.status).toBe("timeout");
+      expect(hung!.pages).toBe(2);
+      expect(hung!.error).toContain("2 page(s)");
+      expect(rest.map((p) => p.status)).toEqual(["ok", "ok"]);
+      expect(r.summary.exitCode).toBe(ExitCode.partial);
+      const got = new Set(ids(r.text));
+      const firstPages = mesh.peers[0]!.events.list().slice(0, 150);
+      expect(firstPages.every((e) => got.has(e.id))).toBe(true);
+      for (const p of mesh.peers.slice(1)) expect(p.events.list().every((e) => got.has(e.id))).toBe(true);
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("5xx, dropped connections, garbage and truncated bodies are retried, re-signed, and nothing is lost", async () => {
+    const mesh = await startMesh({
+      peers: 4,
+      events: 2000,
+      seed: 5,
+      generate: { sharedTsRate: 0.3 },
+      faults: [{ failEvery: 3 }, { dropEvery: 3 }, { garbageEvery: 3 }, { truncateEvery: 3 }],
+    });
+    try {
+      const r = await dump(mesh, { settings: { pageSize: 80 } });
+      expect(r.summary.exitCode).toBe(ExitCode.ok);
+      expect(r.text).toBe(expected(mesh.allEvents));
+      for (const [i, p] of r.summary.peers.entries()) {
+        expect(p.retries).toBeGreaterThan(0);
+        const fault = Object.keys(mesh.peers[i]!.stats.faultsInjected);
+        expect(fault.length).toBeGreaterThan(0);
+        const sigs = mesh.peers[i]!.stats.syncLog.map((e) => e.signature);
+        expect(new Set(sigs).size).toBe(sigs.length);
+      }
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("a 401 is not retried and names clock skew or an unknown key", async () => {
+    const mesh = await startMesh({ peers: 2, events: 300, seed: 2, faults: [{ status401: true }] });
+    try {
+      const r = await dump(mesh);
+      const refused = r.summary.peers[0]!;
+      expect(refused.status).toBe("failed");
+      expect(refused.error).toContain("401");
+      expect(refused.hint).toMatch(/clock/);
+      expect(refused.hint).toMatch(/public key/);
+      expect(mesh.peers[0]!.stats.syncRequests).toBe(1);
+      expect(r.summary.peers[1]!.status).toBe("ok");
+      expect(r.summary.exitCode).toBe(ExitCode.partial);
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("bad response signatures: a warning by default, the peer dropped with --strict", async () => {
+    const mesh = await startMesh({ peers: 2, events: 600, seed: 9, overlap: 0, faults: [{ badResponseSig: true }] });
+    try {
+      const lenient = await dump(mesh);
+      expect(lenient.summary.peers[0]!.signatures).toBe("failed");
+      expect(lenient.summary.peers[0]!.status).toBe("ok");
+      expect(lenient.logs.some((l) => l.startsWith("warn") && l.includes("signature"))).toBe(true);
+      expect(lenient.text).toBe(expected(mesh.allEvents));
+
+      const strict = await dump(mesh, { settings: { strict: true } });
+      expect(strict.summary.peers[0]!.status).toBe("failed");
+      expect(strict.summary.peers[0]!.events).toBe(0);
+      expect(strict.summary.exitCode).toBe(ExitCode.partial);
+      const got = new Set(ids(strict.text));
+      expect(mesh.peers[0]!.events.list().some((e) => got.has(e.id))).toBe(false);
+      expect(mesh.peers[1]!.events.list().every((e) => got.has(e.id))).toBe(true);
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("an old peer that ignores paging is reported as possibly incomplete", async () => {
+    const mesh = await startMesh({ peers: 1, events: 2500, seed: 4, overlap: 1, faults: { legacy: true } });
+    try {
+      const r = await dump(mesh, { settings: { pageSize: 2000 } });
+      expect(r.summary.peers[0]!.status).toBe("incomplete");
+      expect(r.logs.some((l) => l.includes("without next_cursor"))).toBe(true);
+      expect(r.summary.exitCode).toBe(ExitCode.partial);
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("when every peer fails nothing is written, not even a temporary file", async () => {
+    const mesh = await startMesh({ peers: 2, events: 100, seed: 1, faults: { status401: true } });
+    try {
+      const before = readdirSync(dir).length;
+      const r = await dump(mesh);
+      expect(r.summary.exitCode).toBe(ExitCode.failed);
+      expect(existsSync(r.out)).toBe(false);
+      expect(readdirSync(dir).length).toBe(before);
+    } finally {
+      await mesh.stop();
+    }
+  });
+});
+
+describe("dedup", () => {
+  test("when two copies differ, the signed copy wins whichever peer answers first", async () => {
+    const naras = generateNaras(3, 21);
+    const [a, b, client] = naras as [(typeof naras)[0], (typeof naras)[0], (typeof naras)[0]];
+    const events = generateEvents({ naras: [a, b], count: 300, seed: 21 }).filter((e) => e.signed);
+    expect(events.length).toBeGreaterThan(50);
+    // A peer that dropped `sig` from its copies.
+    const stripped: SimEvent[] = events.map((e) => ({ ...e, raw: e.raw.replace(/,"sig":"[^"]*"/, ""), signed: false }));
+    expect(stripped.every((e, i) => e.raw !== events[i]!.raw)).toBe(true);
+    const knownKeys = { [client.name]: client.publicKey };
+    const unsignedPeer = startPeer({ nara: a, events: stripped, naras, knownKeys });
+    const signedPeer = startPeer({ nara: b, events, naras, knownKeys, faults: { latencyMs: 30 } });
+    try {
+      const r = await dump({ peers: [unsignedPeer, signedPeer], client });
+      expect(r.text).toBe(expected(events));
+      expect(r.summary.replaced).toBe(events.length);
+      expect(r.summary.duplicates).toBe(events.length);
+    } finally {
+      await Promise.all([unsignedPeer.stop(), signedPeer.stop()]);
+    }
+  });
+});
