@@ -76,6 +76,7 @@ export default defineCommand({
         onPage(batch, p) {
           events += batch.count;
           bytes += batch.bytes.length;
+          log.debug(`${batch.peer}: page ${batch.page}, ${batch.count} new event(s)`);
           draw(p);
         },
         onLog(peer, level, message) {

@@ -129,7 +129,7 @@ export async function fetchPeer(
         const span = now() * 1e6 - firstNs;
         progress = span > 0 ? Math.min(1, Math.max(0, (approxNs(tsHi[last]!, tsLo[last]!) - firstNs) / span)) : 1;
         report.events += keep.length;
-        emit(toBatch(peer.name, bytes, page, keep, keys, tsHi, tsLo, page.nextCursor ? progress : 1));
+        emit(toBatch(peer.name, report.pages, bytes, page, keep, keys, tsHi, tsLo, page.nextCursor ? progress : 1));
       }
 
       if (page.eventsNull || page.nextCursor === undefined) {
@@ -190,6 +190,7 @@ function tokenEquals(b: Uint8Array, s: number, text: string): boolean {
 
 function toBatch(
   peer: string,
+  pageNo: number,
   bytes: Uint8Array,
   page: SyncPage,
   keep: number[],
@@ -211,6 +212,7 @@ function toBatch(
   return {
     type: "page",
     peer,
+    page: pageNo,
     bytes,
     count: n,
     start,

@@ -25,6 +25,8 @@ export type ToWorker =
 export type PageBatch = {
   type: "page";
   peer: string;
+  /** 1 for the peer's first page. */
+  page: number;
   bytes: Uint8Array;
   count: number;
   start: Uint32Array;

@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startFakeLocalApi, tailscaleStatus } from "./sim/localapi.ts";
+import { startMesh, type SimMesh } from "./sim/mesh.ts";
+
+const root = join(import.meta.dir, "..");
+const bun = process.execPath;
+let dir: string;
+let mesh: SimMesh;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "nara-dump-cli-"));
+  mesh = await startMesh({ peers: 3, events: 1200, seed: 42, generate: { sharedTsRate: 0.3 }, tailscale: true });
+});
+afterAll(async () => {
+  await mesh.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function expected(): string {
+  const sorted = [...mesh.allEvents].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.id < b.id ? -1 : 1));
+  return sorted.map((e) => `${e.raw}\n`).join("");
+}
+
+type Result = { code: number; stdout: string; stderr: string };
+
+async function cli(args: string[], env: Record<string, string> = {}, cmd: string[] = [bun, join(root, "src/cli.ts")]): Promise<Result> {
+  const proc = Bun.spawn([...cmd, ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "", NARA_SOUL: mesh.client.soul, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+const staticPeers = () => mesh.peers.map((p) => `${p.name}=${p.hostname}:${p.port}`).join(",");
+
+describe("dump-events from the command line", () => {
+  test("the backup goes to stdout, everything else to stderr, exit 0; the soul appears nowhere", async () => {
+    const r = await cli(["dump-events", "-name", mesh.client.name, "-peers", staticPeers(), "-page-size", "70"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(expected());
+    expect(r.stderr).toContain("events from 3/3 peers");
+    expect(r.stdout + r.stderr).not.toContain(mesh.client.soul);
+  });
+
+  test("--json prints one summary object on stderr with the documented keys", async () => {
+    const out = join(dir, "json.jsonl");
+    const r = await cli(["dump-events", "--name", mesh.client.name, "--peers", staticPeers(), "-o", out, "--json"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("");
+    const summary = JSON.parse(r.stderr.trim().split("\n").at(-1)!);
+    for (const key of ["peers", "fetched", "unique", "written", "duplicates", "seconds"]) expect(summary).toHaveProperty(key);
+    expect(summary.written).toBe(mesh.allEvents.length);
+    expect(summary.peers[0]).toMatchObject({ name: mesh.peers[0]!.name, status: "ok", error: null });
+    expect(Object.keys(summary.peers[0])).toEqual(expect.arrayContaining(["name", "address", "status", "pages", "events", "error"]));
+    expect(readFileSync(out, "utf8")).toBe(expected());
+  });
+
+  test("peers discovered through the Tailscale LocalAPI", async () => {
+    const ts = mesh.tailscale!;
+    const r = await cli([
+      "dump-events",
+      "--name",
+      mesh.client.name,
+      "--tailscale-socket",
+      ts.socketPath,
+      "--mesh-port",
+      String(ts.port),
+      "--verbose",
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(expected());
+  });
+
+  test("one dead peer: partial backup of the others, exit 3", async () => {
+    const r = await cli(["dump-events", "--name", mesh.client.name, "--peers", `${staticPeers()},dead=127.0.0.1:1`, "--timeout", "1s"]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe(expected());
+    expect(r.stderr).toMatch(/dead.*failed/);
+  });
+
+  test("every peer dead: exit 4 and no output file", async () => {
+    const out = join(dir, "never.jsonl");
+    const r = await cli(["dump-events", "--name", mesh.client.name, "--peers", "dead=127.0.0.1:1", "--timeout", "500ms", "-o", out]);
+    expect(r.code).toBe(4);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  test("no peers found: exit 5 and a message, not an empty backup", async () => {
+    const api = await startFakeLocalApi({
+      status: tailscaleStatus({ self: { hostName: "nara-backup-x1y2" }, peers: [{ hostName: "sleepy-owl-ab12", online: false }] }),
+    });
+    try {
+      const r = await cli(["dump-events", "--name", mesh.client.name, "--tailscale-socket", api.socketPath]);
+      expect(r.code).toBe(5);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toContain("sleepy-owl");
+    } finally {
+      await api.stop();
+    }
+  });
+
+  test("a soul bonded to another name: exit 2 before any request, soul not echoed", async () => {
+    const before = mesh.peers.reduce((n, p) => n + p.stats.requests, 0);
+    const r = await cli(["dump-events", "--name", "someone-else", "--peers", staticPeers()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("not bonded");
+    expect(r.stderr).not.toContain(mesh.client.soul);
+    expect(mesh.peers.reduce((n, p) => n + p.stats.requests, 0)).toBe(before);
+  });
+
+  test("Ctrl-C leaves neither the output file nor a temporary file; exit 130", async () => {
+    const hanging = await startMesh({ peers: 1, events: 500, seed: 8, faults: { hangAfterPages: 1 } });
+    const sub = join(dir, "interrupt");
+    const out = join(sub, "backup.jsonl");
+    await Bun.write(join(sub, ".keep"), "");
+    try {
+      const proc = Bun.spawn(
+        [bun, join(root, "src/cli.ts"), "dump-events", "--name", hanging.client.name, "--peers", hanging.peersArg, "-o", out, "--verbose", "--page-size", "100"],
+        { env: { PATH: process.env.PATH ?? "", NARA_SOUL: hanging.client.soul }, stdout: "pipe", stderr: "pipe" },
+      );
+      // Wait for --verbose to report the first page: the dump is then mid-flight, its temporary file open.
+      const reader = proc.stderr.getReader();
+      let seen = "";
+      while (!seen.includes("page 1,")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += new TextDecoder().decode(value);
+      }
+      expect(readdirSync(sub).some((f) => f.endsWith(".tmp"))).toBe(true);
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(130);
+      expect(readdirSync(sub)).toEqual([".keep"]);
+    } finally {
+      await hanging.stop();
+    }
+  });
+});
+
+describe("the single-file binary", () => {
+  test("bun build --compile gives a binary whose workers load, and it dumps the mesh", async () => {
+    const bin = join(dir, "nara-backup");
+    const build = Bun.spawnSync([bun, "build", "--compile", "src/cli.ts", "workers/fetch-peer.ts", "--outfile", bin], { cwd: root });
+    expect(build.exitCode).toBe(0);
+    // Run from another directory: the binary must not load workers from the working directory.
+    const r = await cli(["dump-events", "--name", mesh.client.name, "--peers", staticPeers()], {}, [bin]);
+    expect(r.stderr).not.toContain("ModuleNotFound");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(expected());
+    rmSync(bin, { force: true });
+  }, 120_000);
+});
