@@ -113,7 +113,10 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
 function checkPositionals(rawArgs: string[], argsDef: ArgsDef): void {
   const dashes = rawArgs.indexOf("--");
   const words = rawArgs.filter((a, i) => (dashes !== -1 && i > dashes) || (!a.startsWith("--") && (dashes === -1 || i < dashes)));
-  const expected = Object.values(argsDef).filter((d) => d.type === "positional").length;
+  const positionals = Object.values(argsDef).filter((d) => d.type === "positional");
+  // A positional marked variadic (restore-events FILE...) takes any number of words.
+  if (positionals.some((d) => (d as { variadic?: boolean }).variadic)) return;
+  const expected = positionals.length;
   if (words.length > expected) {
     const word = words[expected]!;
     const shown = word.length <= 24 ? `"${word}"` : `of ${word.length} characters`;

@@ -93,7 +93,7 @@ describe("dump-events from the command line", () => {
 
   test("no peers found: exit 5 and a message, not an empty backup", async () => {
     const api = await startFakeLocalApi({
-      status: tailscaleStatus({ self: { hostName: "nara-backup-x1y2" }, peers: [{ hostName: "sleepy-owl-ab12", online: false }] }),
+      status: tailscaleStatus({ self: { HostName: "nara-backup-x1y2" }, peers: [{ hostName: "sleepy-owl-ab12", online: false }] }),
     });
     try {
       const r = await cli(["dump-events", "--name", mesh.client.name, "--tailscale-socket", api.socketPath]);

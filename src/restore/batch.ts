@@ -1,0 +1,97 @@
+/**
+ * Import request bodies, built from the events' raw bytes (never
+ * re-encoded: ts stays exact, escapes and field order stay as the peer wrote
+ * them), and signed with the target's soul just before sending.
+ */
+import { signImport } from "../mesh/auth.ts";
+import type { Identity } from "../identity/soul.ts";
+
+const enc = new TextEncoder();
+const HEAD = enc.encode('{"events":[');
+
+/** One batch being filled: the raw events joined by commas, and their ids in order. */
+export class Batch {
+  #buf: Uint8Array;
+  #len: number;
+  readonly ids: string[] = [];
+  /** Per service, for dry-run reports and progress. */
+  readonly services = new Map<string, number>();
+
+  constructor(initialBytes = 64 * 1024) {
+    this.#buf = new Uint8Array(Math.max(initialBytes, 64));
+    this.#buf.set(HEAD);
+    this.#len = HEAD.length;
+  }
+
+  get count(): number {
+    return this.ids.length;
+  }
+
+  /** Bytes of the events part so far. */
+  get eventBytes(): number {
+    return this.#len - HEAD.length;
+  }
+
+  /** Appends one event's raw JSON bytes (copied: `buf` may be reused by the reader). */
+  add(buf: Uint8Array, start: number, end: number, id: string, svc: string): void {
+    const need = this.#len + (end - start) + 1;
+    if (need > this.#buf.length) {
+      let size = this.#buf.length * 2;
+      while (size < need + 256) size *= 2;
+      const next = new Uint8Array(size);
+      next.set(this.#buf.subarray(0, this.#len));
+      this.#buf = next;
+    }
+    if (this.ids.length > 0) this.#buf[this.#len++] = 0x2c; // ,
+    this.#buf.set(buf.subarray(start, end), this.#len);
+    this.#len += end - start;
+    this.ids.push(id);
+    this.services.set(svc, (this.services.get(svc) ?? 0) + 1);
+  }
+
+  /** The exact request body for this batch, `{"events":[...],"ts":N,"sig":"..."}`. */
+  body(tsSeconds: number, sig: string): Uint8Array {
+    return buildBody(this.#buf.subarray(HEAD.length, this.#len), this.ids.length, tsSeconds, sig);
+  }
+}
+
+/**
+ * `{"events":[<events>],"ts":N,"sig":"S"}` around already-joined raw events.
+ * An empty batch is written `"events":null`, as Go encodes a nil slice.
+ */
+export function buildBody(joinedEvents: Uint8Array, count: number, tsSeconds: number, sig: string): Uint8Array {
+  if (!Number.isSafeInteger(tsSeconds)) throw new RangeError(`import ts must be an integer, got ${tsSeconds}`);
+  const tail = enc.encode(`${count === 0 ? "" : "]"},"ts":${tsSeconds},"sig":"${sig}"}`);
+  const head = count === 0 ? enc.encode('{"events":null') : HEAD;
+  const out = new Uint8Array(head.length + joinedEvents.length + tail.length);
+  out.set(head);
+  out.set(joinedEvents, head.length);
+  out.set(tail, head.length + joinedEvents.length);
+  return out;
+}
+
+/** Joins raw event texts (tests, small tools). */
+export function joinEvents(raws: readonly (string | Uint8Array)[]): Uint8Array {
+  const parts = raws.map((r) => (typeof r === "string" ? enc.encode(r) : r));
+  const total = parts.reduce((n, p) => n + p.length, 0) + Math.max(0, parts.length - 1);
+  const out = new Uint8Array(total);
+  let at = 0;
+  parts.forEach((p, i) => {
+    if (i > 0) out[at++] = 0x2c;
+    out.set(p, at);
+    at += p.length;
+  });
+  return out;
+}
+
+export type SignedBody = { body: Uint8Array; ts: number; sig: string };
+
+/**
+ * Signs the batch now: ts = the current Unix second (of `nowMs`), sig over
+ * `ts + ":" + concat(ids)`. Call it once per attempt, right before sending.
+ */
+export function signBatch(batch: Batch, identity: Identity, nowMs: number = Date.now()): SignedBody {
+  const ts = Math.floor(nowMs / 1000);
+  const sig = signImport(identity, ts, batch.ids);
+  return { body: batch.body(ts, sig), ts, sig };
+}

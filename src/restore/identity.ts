@@ -1,0 +1,65 @@
+import { base58Decode } from "../identity/base58.ts";
+import { loadSoul, type SoulSource } from "../identity/load.ts";
+import { Identity, parseSoul, SoulError } from "../identity/soul.ts";
+
+/** Who signs the import batches: always the target nara's own soul. */
+export type RestoreIdentity = {
+  identity: Identity;
+  /** True when --name was given and the soul's bond to it was checked. */
+  bondChecked: boolean;
+  source: SoulSource;
+};
+
+type Notices = { warn(message: string): void; info(message: string): void; debug(message: string): void };
+
+/**
+ * The keypair of a soul whose name we do not know. The Ed25519 key comes from
+ * the seed alone, so import signatures are right whatever the name; only the
+ * bond (and the nara ID, which depends on the name) cannot be checked.
+ * Same error classes and messages as parseSoul, never the soul itself.
+ */
+export function keypairFromSoul(soul: string): Identity {
+  const bytes = base58Decode(soul.trim());
+  if (bytes === null) {
+    throw new SoulError(
+      "bad_base58_char",
+      "the soul is not valid Base58 (it contains a character outside the Bitcoin alphabet)",
+      "copy the soul again: it is 54–55 characters without 0, O, I or l",
+    );
+  }
+  if (bytes.length !== 40) {
+    throw new SoulError(
+      "wrong_length",
+      `the soul decodes to ${bytes.length} bytes, a soul has 40`,
+      "a soul is 54–55 Base58 characters (the product documentation's 44 is wrong); check that it was not cut or padded",
+    );
+  }
+  // The name is unknown: the nara ID computed for "" means nothing and is never shown.
+  return new Identity("", bytes);
+}
+
+/**
+ * The soul from --soul / NARA_SOUL / --soul-file; with --name the bond is
+ * checked before anything touches the network, without it only the keypair
+ * is built (and the caller says so).
+ */
+export function loadRestoreIdentity(
+  args: { name?: string; soul?: string; "soul-file"?: string },
+  log: Notices,
+  env: Record<string, string | undefined> = process.env,
+): RestoreIdentity {
+  const loaded = loadSoul({ soul: args.soul, soulFile: args["soul-file"], env });
+  // Both are worth seeing even with --json: the soul is a private key.
+  if (loaded.hint) log.warn(loaded.hint);
+  log.debug(`soul from ${loaded.source === "flag" ? "--soul" : loaded.source === "env" ? "NARA_SOUL" : "--soul-file"}`);
+  const name = args.name?.trim();
+  if (name) return { identity: parseSoul(loaded.soul, name), bondChecked: true, source: loaded.source };
+  return { identity: keypairFromSoul(loaded.soul), bondChecked: false, source: loaded.source };
+}
+
+/** How to name the signer in messages: public key always, nara name and ID when the bond was checked. */
+export function describeSigner(id: RestoreIdentity): string {
+  return id.bondChecked
+    ? `the soul of ${id.identity.name} (nara ID ${id.identity.naraId}, public key ${id.identity.publicKey})`
+    : `a soul with public key ${id.identity.publicKey} (no --name given: its name and nara ID were not checked)`;
+}

@@ -1,0 +1,640 @@
+/**
+ * The restore: validate everything, then send in signed batches.
+ *
+ * Pass 1 reads every input once, validates every line and decides, per
+ * line, whether it is sent: valid, the chosen copy of its ID (a signed copy
+ * beats an unsigned one, otherwise the first wins) and selected by the
+ * filters. What it keeps is a compact ID index and one bit per line, never
+ * the events. If any line is invalid nothing is sent (unless skipInvalid).
+ * Pass 2 re-reads the inputs for the hey-there events (peers learn keys from
+ * them before checking signatures), pass 3 for everything else. stdin is
+ * spooled to a private temp file so that it can be read three times.
+ */
+import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ExitCode, NaraError, usageError } from "../errors.ts";
+import { forEachLine } from "../events/lines.ts";
+import { Batch, signBatch } from "./batch.ts";
+import { refusalError } from "./diagnose.ts";
+import { matches, type EventFilter } from "./filter.ts";
+import { IdIndex, LineBits, MAX_INPUTS } from "./idindex.ts";
+import { displayUrl, formatMs, naraBaseUrl, sendBatch, type Attempt, type FetchLike } from "./import.ts";
+import type { RestoreIdentity } from "./identity.ts";
+import { bomLength, compressionOf, validateLine } from "./validate.ts";
+
+export type RestoreOptions = {
+  /** Files to read; "-" (or none at all) is stdin. */
+  inputs: readonly string[];
+  /** The import endpoint (see importUrl). */
+  url: string;
+  signer: RestoreIdentity;
+  batchSize: number;
+  /** Per request (each attempt). */
+  timeoutMs: number;
+  /** Attempts after the first, per batch. */
+  retries: number;
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  dryRun?: boolean;
+  /** Leave out the first N events of the send order (to resume). */
+  skip?: number;
+  /** Send the valid lines even when some are invalid. */
+  skipInvalid?: boolean;
+  filter?: EventFilter;
+  /** stdin, injectable for tests. */
+  stdin?: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+  /** Where stdin is spooled (default: the OS temp dir, i.e. $TMPDIR). */
+  tmpDir?: string;
+  /** Stops the restore between requests (a request in flight is let finish). */
+  signal?: AbortSignal;
+  fetch?: FetchLike;
+  /** The clock batches are signed with. */
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+};
+
+export type InvalidLine = { input: string; line: number; reason: string };
+
+export type Plan = {
+  /** Events that will be sent, after --skip. */
+  toSend: number;
+  batches: number;
+  heyThere: number;
+  services: Record<string, number>;
+};
+
+export type BatchReport = {
+  /** 1-based. */
+  index: number;
+  /** Planned total. */
+  of: number;
+  events: number;
+  bytes: number;
+  imported: number;
+  duplicates: number;
+  warnings: number;
+  attempts: number;
+  ms: number;
+  /** Events accepted so far (this batch included), --skip not counted. */
+  sentSoFar: number;
+  services: Record<string, number>;
+};
+
+export type RestoreHooks = {
+  onInvalid?: (bad: InvalidLine) => void;
+  onWarn?: (message: string) => void;
+  onDebug?: (message: string) => void;
+  /** After validation, before anything is sent. */
+  onPlan?: (plan: Plan) => void;
+  onBatch?: (report: BatchReport) => void;
+  onRetry?: (info: { batch: number; attempt: number; of: number; error: string; delayMs: number }) => void;
+  /** Progress of pass 1: lines and bytes read so far in all inputs, and the total bytes. */
+  onScan?: (progress: { lines: number; bytes: number; totalBytes: number }) => void;
+};
+
+export type InputReport = { name: string; lines: number; valid: number; invalid: number };
+
+export type RestoreSummary = {
+  /** The nara's base URL (what the user gave), without credentials. */
+  url: string;
+  /** The import endpoint. */
+  endpoint: string;
+  dryRun: boolean;
+  inputs: InputReport[];
+  /** Non-blank lines read. */
+  lines: number;
+  valid: number;
+  invalid: number;
+  /** Extra copies of an ID within or across inputs (one copy of each is kept). */
+  duplicatesInInput: number;
+  /** Distinct valid events. */
+  unique: number;
+  /** Distinct events left out by --service/--since/--until/--nara. */
+  filtered: number;
+  /** Left out by --skip. */
+  skipped: number;
+  /** Events planned to be sent (after filters and --skip). */
+  toSend: number;
+  /** Per service, of toSend. */
+  services: Record<string, number>;
+  /** Batches accepted (dry run: batches planned and signed). */
+  batches: number;
+  batchesPlanned: number;
+  /** Events in accepted batches (dry run: 0). */
+  sent: number;
+  imported: number;
+  duplicates: number;
+  warnings: number;
+  /** Failed attempts that were retried. */
+  retries: number;
+  /** When stopped early: the --skip value that resumes where this run stopped. */
+  resumeSkip?: number;
+  exitCode: ExitCode;
+  /** Why the restore stopped or failed (also for invalid input); the caller prints it. */
+  failure?: NaraError;
+  seconds: number;
+};
+
+/** Thrown inside a line visitor to stop reading an input early. */
+class StopReading extends Error {}
+
+type Source = { name: string; path: string; size: number; cleanup?: () => void };
+
+const HEY_THERE = "hey-there";
+
+export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = {}): Promise<RestoreSummary> {
+  const started = performance.now();
+  const filter = opts.filter ?? {};
+  const skip = opts.skip ?? 0;
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw usageError("--batch-size must be at least 1");
+  const inputs = opts.inputs.length === 0 ? ["-"] : [...opts.inputs];
+  if (inputs.filter((p) => p === "-").length > 1) throw usageError("stdin (-) can be read only once");
+  if (inputs.length > MAX_INPUTS) throw usageError(`too many input files (at most ${MAX_INPUTS})`);
+
+  const summary: RestoreSummary = {
+    url: naraBaseUrl(displayUrl(opts.url)),
+    endpoint: displayUrl(opts.url),
+    dryRun: opts.dryRun === true,
+    inputs: [],
+    lines: 0,
+    valid: 0,
+    invalid: 0,
+    duplicatesInInput: 0,
+    unique: 0,
+    filtered: 0,
+    skipped: 0,
+    toSend: 0,
+    services: {},
+    batches: 0,
+    batchesPlanned: 0,
+    sent: 0,
+    imported: 0,
+    duplicates: 0,
+    warnings: 0,
+    retries: 0,
+    exitCode: ExitCode.ok,
+    seconds: 0,
+  };
+  const finish = (): RestoreSummary => {
+    summary.seconds = (performance.now() - started) / 1000;
+    return summary;
+  };
+
+  const sources: Source[] = [];
+  try {
+    for (const p of inputs) sources.push(p === "-" ? await stdinSource(opts) : fileSource(p));
+    if (opts.signal?.aborted) return interrupted(summary, finish);
+
+    // ---- pass 1: validate, dedup, filter
+    const index = new IdIndex();
+    const bits = sources.map(() => new LineBits());
+    /** The selected hey-there lines (sent in pass 2; pass 3 sends bits minus these). */
+    const heyBits = sources.map(() => new LineBits());
+    const services = new Map<string, number>();
+    const lastHeyThere = sources.map(() => 0);
+    const withNaras = filter.naras !== undefined;
+    let linesRead = 0;
+    let bytesRead = 0;
+    const totalBytes = sources.reduce((n, s) => n + s.size, 0);
+    for (let i = 0; i < sources.length; i++) {
+      const src = sources[i]!;
+      const report: InputReport = { name: src.name, lines: 0, valid: 0, invalid: 0 };
+      summary.inputs.push(report);
+      await readLines(src, opts.signal, (buf, s, e, line) => {
+        report.lines++;
+        bytesRead += e - s + 1;
+        if (++linesRead % 16384 === 0) hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
+        if (line === 1) s += bomLength(buf, s, e);
+        const v = validateLine(buf, s, e, { withNaras });
+        if (!v.ok) {
+          report.invalid++;
+          hooks.onInvalid?.({ input: src.name, line, reason: v.reason });
+          return;
+        }
+        report.valid++;
+        const selected = matches(filter, v);
+        const old = index.get(v.id);
+        if (old === undefined) {
+          index.set(v.id, { input: i, line, signed: v.signed, selected });
+          if (selected) {
+            bits[i]!.set(line, true);
+            services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
+            if (v.svc === HEY_THERE) {
+              heyBits[i]!.set(line, true);
+              lastHeyThere[i] = line;
+            }
+          }
+          return;
+        }
+        summary.duplicatesInInput++;
+        if (old.signed || !v.signed) return;
+        // A signed copy replaces an unsigned one (copies of an ID share their service).
+        if (old.selected) {
+          bits[old.input]!.set(old.line, false);
+          heyBits[old.input]!.set(old.line, false);
+          services.set(v.svc, services.get(v.svc)! - 1);
+        }
+        index.set(v.id, { input: i, line, signed: true, selected });
+        if (selected) {
+          bits[i]!.set(line, true);
+          services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
+          if (v.svc === HEY_THERE) {
+            heyBits[i]!.set(line, true);
+            lastHeyThere[i] = Math.max(lastHeyThere[i]!, line);
+          }
+        }
+      });
+      summary.lines += report.lines;
+      summary.valid += report.valid;
+      summary.invalid += report.invalid;
+      if (opts.signal?.aborted) return interrupted(summary, finish);
+    }
+    hooks.onScan?.({ lines: linesRead, bytes: totalBytes, totalBytes });
+    if (summary.lines === 0) hooks.onWarn?.(`no events in ${sources.map((s) => s.name).join(", ")}: the input is empty`);
+    summary.unique = index.size;
+    const selectedTotal = bits.reduce((n, b) => n + b.count, 0);
+    summary.filtered = summary.unique - selectedTotal;
+    summary.skipped = Math.min(skip, selectedTotal);
+    summary.toSend = selectedTotal - summary.skipped;
+    const heyThereTotal = services.get(HEY_THERE) ?? 0;
+    hooks.onDebug?.(
+      `validated ${summary.lines} lines: ${summary.unique} distinct events, ${summary.duplicatesInInput} repeated, ` +
+        `${summary.invalid} invalid; ID index ~${Math.round(index.bytes / 1048576)} MiB`,
+    );
+
+    if (summary.invalid > 0 && !opts.skipInvalid) {
+      summary.exitCode = ExitCode.usage;
+      summary.failure = new NaraError(`${summary.invalid} invalid line(s) in the input: nothing was sent`, {
+        hint: "fix or remove them (each is listed above with its file and line number), or pass --skip-invalid to send the valid events only",
+        exitCode: ExitCode.usage,
+      });
+      return finish();
+    }
+
+    // Per-service counts of what is sent, --skip applied in send order.
+    const planServices = plannedServices(services, heyThereTotal, summary.skipped);
+    summary.services = planServices;
+    summary.batchesPlanned = Math.ceil(summary.toSend / opts.batchSize);
+    hooks.onPlan?.({
+      toSend: summary.toSend,
+      batches: summary.batchesPlanned,
+      heyThere: Math.max(0, heyThereTotal - summary.skipped),
+      services: planServices,
+    });
+    if (summary.toSend === 0) return finish();
+
+    // ---- passes 2 and 3: send, hey-there events first
+    let position = 0; // in send order, --skip included
+    let batch = new Batch();
+    let batchIndex = 0;
+    let stopped = false;
+
+    const flush = async (): Promise<void> => {
+      if (batch.count === 0) return;
+      const current = batch;
+      batch = new Batch(current.eventBytes + 4096); // the next one is about as big: no regrowing
+      batchIndex++;
+      const bytes = current.eventBytes;
+      const svcCounts = Object.fromEntries(current.services);
+      if (opts.dryRun) {
+        signBatch(current, opts.signer.identity, (opts.now ?? Date.now)()); // exercised, never sent
+        summary.batches++;
+        hooks.onBatch?.({
+          index: batchIndex,
+          of: summary.batchesPlanned,
+          events: current.count,
+          bytes,
+          imported: 0,
+          duplicates: 0,
+          warnings: 0,
+          attempts: 0,
+          ms: 0,
+          sentSoFar: summary.sent,
+          services: svcCounts,
+        });
+        return;
+      }
+      const result = await sendBatch(current, {
+        url: opts.url,
+        identity: opts.signer.identity,
+        timeoutMs: opts.timeoutMs,
+        retries: opts.retries,
+        backoffMs: opts.backoffMs ?? 500,
+        maxBackoffMs: opts.maxBackoffMs ?? 30_000,
+        signal: opts.signal,
+        fetch: opts.fetch,
+        now: opts.now,
+        sleep: opts.sleep,
+        random: opts.random,
+        onRetry: (r) =>
+          hooks.onRetry?.({ batch: batchIndex, attempt: r.attempt, of: r.of, error: r.failure.kind === "ok" ? "" : r.failure.error, delayMs: r.delayMs }),
+      });
+      summary.retries += result.failures.length;
+      const last = result.last;
+      if (last.kind === "ok") {
+        summary.batches++;
+        summary.sent += current.count;
+        summary.imported += last.counts.imported;
+        summary.duplicates += last.counts.duplicates;
+        summary.warnings += last.counts.warnings;
+        hooks.onBatch?.({
+          index: batchIndex,
+          of: summary.batchesPlanned,
+          events: current.count,
+          bytes,
+          ...last.counts,
+          attempts: result.attempts,
+          ms: last.ms,
+          sentSoFar: summary.sent,
+          services: svcCounts,
+        });
+        return;
+      }
+      stopped = true;
+      summary.resumeSkip = summary.skipped + summary.sent;
+      summary.failure = batchFailure(last, {
+        batch: batchIndex,
+        attempts: result.attempts,
+        opts,
+        summary,
+        now: opts.now ?? Date.now,
+      });
+      summary.exitCode = summary.failure.exitCode;
+      throw new StopReading();
+    };
+
+    /** Pass 2 (heyThere) sends the lines of heyBits; pass 3 those of bits that are not in heyBits. */
+    const sendPass = async (heyThere: boolean): Promise<void> => {
+      for (let i = 0; i < sources.length && !stopped; i++) {
+        const src = sources[i]!;
+        const b = bits[i]!;
+        const hey = heyBits[i]!;
+        if ((heyThere ? hey.count : b.count - hey.count) === 0) continue;
+        const until = heyThere ? lastHeyThere[i]! : Infinity;
+        await readLines(src, opts.signal, async (buf, s, e, line) => {
+          if (line > until) throw new StopReading();
+          if (!b.has(line) || hey.has(line) !== heyThere) return;
+          if (line === 1) s += bomLength(buf, s, e);
+          const v = validateLine(buf, s, e);
+          if (!v.ok || (v.svc === HEY_THERE) !== heyThere) throw changedError(src.name, line);
+          if (++position <= skip) return;
+          batch.add(buf, s, e, v.id, v.svc);
+          if (batch.count >= opts.batchSize) await flush();
+        });
+        if (opts.signal?.aborted) return;
+      }
+    };
+
+    if (heyThereTotal > 0) await sendPass(true);
+    if (!stopped && !opts.signal?.aborted) await sendPass(false);
+    if (!stopped && !opts.signal?.aborted) {
+      try {
+        await flush();
+      } catch (err) {
+        if (!(err instanceof StopReading)) throw err;
+      }
+    }
+    if (opts.signal?.aborted && !summary.failure) {
+      summary.resumeSkip = summary.skipped + summary.sent;
+      return interrupted(summary, finish);
+    }
+    if (!stopped && position !== selectedTotal) {
+      throw new NaraError(`the input changed while restoring: ${selectedTotal} events were validated, ${position} found when sending`, {
+        hint: "do not modify the backup during a restore; rerun it",
+        exitCode: summary.sent > 0 ? ExitCode.partial : ExitCode.failed,
+      });
+    }
+    return finish();
+  } finally {
+    for (const s of sources) s.cleanup?.();
+  }
+}
+
+function interrupted(summary: RestoreSummary, finish: () => RestoreSummary): RestoreSummary {
+  summary.exitCode = ExitCode.interrupted;
+  summary.failure = new NaraError("interrupted", {
+    hint:
+      summary.resumeSkip !== undefined && summary.sent > 0
+        ? `${summary.sent} events were accepted before the interruption; resume with --skip ${summary.resumeSkip}`
+        : undefined,
+    exitCode: ExitCode.interrupted,
+  });
+  return finish();
+}
+
+/** Service counts of the send order (hey-there first) once the first `skip` events are left out. */
+export function plannedServices(services: Map<string, number>, heyThere: number, skip: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (skip === 0) {
+    for (const [k, v] of services) if (v > 0) out[k] = v;
+    return out;
+  }
+  // Which services the skipped non-hey-there events belonged to is only known in file order:
+  // report the hey-there part exactly and the rest as a total under "(mixed)" when it is ambiguous.
+  const skipHey = Math.min(skip, heyThere);
+  if (heyThere - skipHey > 0) out[HEY_THERE] = heyThere - skipHey;
+  const restSkip = skip - skipHey;
+  const others = [...services].filter(([k, v]) => k !== HEY_THERE && v > 0);
+  if (restSkip === 0) for (const [k, v] of others) out[k] = v;
+  else {
+    const rest = others.reduce((n, [, v]) => n + v, 0) - restSkip;
+    if (others.length === 1 && rest > 0) out[others[0]![0]] = rest;
+    else if (rest > 0) out["(after --skip, mixed)"] = rest;
+  }
+  return out;
+}
+
+function changedError(input: string, line: number): NaraError {
+  return new NaraError(`${input}:${line} changed while restoring (it was valid when checked, it is not now)`, {
+    hint: "do not modify the backup during a restore; rerun it",
+    exitCode: ExitCode.failed,
+  });
+}
+
+function resumeHint(summary: RestoreSummary): string {
+  const n = summary.resumeSkip ?? 0;
+  return n > 0
+    ? `${summary.sent} event(s) were accepted before this. To resume, rerun the same command (same inputs and filters) with --skip ${n}; rerunning without --skip is also safe (the nara skips what it already has), only slower.`
+    : "nothing was accepted; rerunning the same command is safe (import skips what the nara already has).";
+}
+
+function batchFailure(
+  last: Exclude<Attempt, { kind: "ok" }>,
+  ctx: { batch: number; attempts: number; opts: RestoreOptions; summary: RestoreSummary; now: () => number },
+): NaraError {
+  const { summary, opts } = ctx;
+  const endpoint = displayUrl(opts.url);
+  const url = naraBaseUrl(endpoint);
+  const anyAccepted = summary.batches > 0;
+  const code = anyAccepted ? ExitCode.partial : ExitCode.failed;
+  switch (last.kind) {
+    case "refused":
+      return refusalError({
+        error: last.error,
+        serverDateMs: last.serverDateMs,
+        localNowMs: ctx.now(),
+        acceptedBatches: summary.batches,
+        url,
+        signer: opts.signer,
+        resume: anyAccepted ? resumeHint(summary) : "Nothing was imported.",
+      });
+    case "rejected": {
+      let why = resumeHint(summary);
+      if (last.status === 404 || last.status === 405) {
+        why = `is ${url} the nara's own HTTP server (its web UI, default port 8080)? POST ${endpoint} answered ${last.status}. ${why}`;
+      } else if (last.status === 400) {
+        why = `an event of batch ${ctx.batch} does not decode in the nara although it passed validation here: please report it. ${why}`;
+      } else if (last.status >= 300 && last.status < 400) {
+        why = `the nara answered with a redirect${last.location ? ` to ${last.location}` : ""}: pass the final URL as --nara-url (a signed body is not resent through redirects). ${why}`;
+      } else if (last.status === 401) {
+        why = `the server wants authentication this tool does not send: is ${url} the nara's own HTTP server? ${why}`;
+      }
+      return new NaraError(`the nara rejected batch ${ctx.batch} (${last.error})`, { hint: why, exitCode: code });
+    }
+    case "aborted":
+      return new NaraError("interrupted", { hint: resumeHint(summary), exitCode: ExitCode.interrupted });
+    case "transient":
+      return new NaraError(
+        `batch ${ctx.batch} failed ${ctx.attempts} time(s), giving up: ${last.error}`,
+        {
+          hint: `${resumeHint(summary)} Raise --retries or --timeout (now ${formatMs(opts.timeoutMs)} per request) if the nara is slow or restarting.`,
+          exitCode: code,
+        },
+      );
+  }
+}
+
+// ---------------------------------------------------------------- inputs
+
+function fileSource(path: string): Source {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw usageError(`cannot read ${path}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (code ?? "unreadable")}`);
+  }
+  if (st.isDirectory()) throw usageError(`${path} is a directory, not a backup file`);
+  checkCompression(path, path);
+  return { name: path, path, size: st.size };
+}
+
+function checkCompression(path: string, name: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const head = new Uint8Array(4);
+    const n = readSync(fd, head, 0, 4, 0);
+    const kind = compressionOf(head.subarray(0, n));
+    if (kind) {
+      const tool = { gzip: "zcat", zstd: "zstdcat", xz: "xzcat", bzip2: "bzcat" }[kind];
+      throw usageError(`${name} is ${kind}-compressed`, `decompress it first: ${tool} ${name === "stdin" ? "FILE" : name} | nara-backup restore-events …`);
+    }
+  } catch (err) {
+    if (err instanceof NaraError) throw err;
+    const code = (err as { code?: string }).code;
+    throw usageError(`cannot read ${name}: ${code === "EACCES" ? "permission denied" : (code ?? String(err))}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * stdin as a file that can be read three times: a redirected regular file
+ * is reopened through /proc (Linux), anything else (a pipe) is copied to a
+ * private temp file, removed when the restore ends.
+ */
+async function stdinSource(opts: RestoreOptions): Promise<Source> {
+  if (opts.stdin === undefined) {
+    if (process.stdin.isTTY) {
+      throw usageError("no input: stdin is a terminal", "give backup files as arguments, or redirect one: nara-backup restore-events … < backup.jsonl");
+    }
+    if (process.platform === "linux") {
+      try {
+        if (fstatSync(0).isFile()) {
+          checkCompression("/proc/self/fd/0", "stdin");
+          return { name: "stdin", path: "/proc/self/fd/0", size: fstatSync(0).size };
+        }
+      } catch (err) {
+        if (err instanceof NaraError) throw err;
+      }
+    }
+  }
+  const stream = opts.stdin ?? Bun.stdin.stream();
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(opts.tmpDir ?? tmpdir(), "nara-restore-"));
+  } catch (err) {
+    throw new NaraError("cannot create a temporary file to hold stdin", {
+      cause: err,
+      hint: "set TMPDIR to a writable directory, or pass the backup as a FILE argument",
+      exitCode: ExitCode.usage,
+    });
+  }
+  const path = join(dir, "stdin.jsonl");
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  // A signal kills us without running finally blocks: remove the spool on exit too.
+  const onExit = () => cleanup();
+  process.once("exit", onExit);
+  try {
+    closeSync(openSync(path, "wx", 0o600));
+    const sink = Bun.file(path).writer();
+    let sinceFlush = 0;
+    for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+      if (opts.signal?.aborted) break;
+      const r = sink.write(chunk);
+      if (typeof r !== "number") await r;
+      sinceFlush += chunk.length;
+      if (sinceFlush >= 1 << 20) {
+        await sink.flush();
+        sinceFlush = 0;
+      }
+    }
+    await sink.end();
+  } catch (err) {
+    cleanup();
+    process.off("exit", onExit);
+    const code = (err as { code?: string }).code;
+    throw new NaraError("cannot copy stdin to a temporary file", {
+      cause: err,
+      hint: code === "ENOSPC" ? "the temp directory is full: set TMPDIR to a disk with room, or pass the backup as a FILE argument" : "pass the backup as a FILE argument",
+      exitCode: ExitCode.usage,
+    });
+  }
+  try {
+    checkCompression(path, "stdin");
+  } catch (err) {
+    cleanup();
+    process.off("exit", onExit);
+    throw err;
+  }
+  return {
+    name: "stdin",
+    path,
+    size: statSync(path).size,
+    cleanup: () => {
+      cleanup();
+      process.off("exit", onExit);
+    },
+  };
+}
+
+async function readLines(
+  src: Source,
+  signal: AbortSignal | undefined,
+  visit: (buf: Uint8Array, s: number, e: number, line: number) => void | Promise<void>,
+): Promise<void> {
+  try {
+    await forEachLine(Bun.file(src.path).stream(), (buf, s, e, line) => {
+      if (signal?.aborted) throw new StopReading();
+      return visit(buf, s, e, line);
+    });
+  } catch (err) {
+    if (err instanceof StopReading) return;
+    if (err instanceof NaraError) throw err;
+    const code = (err as { code?: string }).code;
+    throw new NaraError(`cannot read ${src.name}`, { cause: err, exitCode: code === "ENOENT" || code === "EACCES" ? ExitCode.usage : ExitCode.internal });
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Is one backup line safe to send to a real peer? A line is sent as it is,
+ * so it must decode the way a Go peer decodes it (one bad event makes the
+ * peer reject the whole batch with 400, and a known service without its
+ * payload makes it drop the connection), and we must know the ID the peer
+ * will see, since the batch signature covers it.
+ *
+ * parseEvent (src/events/id.ts) is the reference; fastCheck answers the
+ * plain cases several times faster, and everything else goes to parseEvent.
+ */
+import { isUtf8 } from "node:buffer";
+import { EventParseError, KNOWN_SERVICES, PAYLOAD_KEY, parseEvent } from "../events/id.ts";
+import type { Payload } from "../events/schema.ts";
+import { fastCheck, ScanError } from "./fastcheck.ts";
+import type { FilterFields } from "./filter.ts";
+
+export type ValidEvent = FilterFields & {
+  ok: true;
+  /** The ID exactly as a Go peer decodes it: what the batch signature covers, and the dedup key. */
+  id: string;
+  /** Has a non-empty emitter and sig: the better copy when two share an ID. */
+  signed: boolean;
+};
+
+export type InvalidEvent = { ok: false; reason: string };
+
+export type LineCheck = ValidEvent | InvalidEvent;
+
+const decoder = new TextDecoder();
+const NO_NARAS: readonly string[] = Object.freeze([]);
+
+/** Fields of a payload that name naras (the --nara filter), names and nara IDs. */
+const NARA_FIELDS = ["actor", "actor_id", "target", "target_id", "subject", "subject_id", "observer", "observer_id", "From", "ID"];
+
+function naraNames(emitter: string | undefined, emitterId: string | undefined, payload: Payload | undefined): string[] {
+  const out: string[] = [];
+  if (emitter) out.push(emitter);
+  if (emitterId) out.push(emitterId);
+  if (payload) {
+    for (const k of NARA_FIELDS) {
+      const v = payload[k];
+      if (typeof v === "string" && v !== "") out.push(v);
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks the line `buf[start, end)`: valid UTF-8, one JSON object that a Go
+ * peer decodes into an event, with a non-empty string `id`, an int64 `ts`,
+ * and, for the services peers know, the payload object of that service.
+ * `withNaras` collects the names the --nara filter looks at.
+ */
+export function validateLine(buf: Uint8Array, start: number, end: number, opts: { withNaras?: boolean } = {}): LineCheck {
+  const bytes = buf.subarray(start, end);
+  if (!isUtf8(bytes)) return { ok: false, reason: "not valid UTF-8 (a damaged file, or not a backup)" };
+  if (!opts.withNaras) {
+    try {
+      const fast = fastCheck(buf, start, end);
+      if (fast) return { ok: true, id: fast.id, tsText: fast.tsText, svc: fast.svc, signed: fast.signed, naras: NO_NARAS };
+    } catch (err) {
+      if (!(err instanceof ScanError)) throw err;
+    }
+  }
+  return slowCheck(decoder.decode(bytes), opts.withNaras === true);
+}
+
+/** The reference check (parseEvent), which also words what is wrong. */
+export function slowCheck(text: string, withNaras: boolean): LineCheck {
+  const first = text.trimStart().charCodeAt(0);
+  if (first !== 0x7b) {
+    return { ok: false, reason: first === 0x5b ? "a JSON array, not one event per line (this is not JSON Lines)" : "not a JSON object" };
+  }
+  let ev;
+  try {
+    ev = parseEvent(text);
+  } catch (err) {
+    if (err instanceof EventParseError) return { ok: false, reason: err.message.replace(/^event: /, "") };
+    throw err;
+  }
+  if (ev.id === undefined || ev.id === "") return { ok: false, reason: 'no "id" (a non-empty string)' };
+  const svc = ev.svc ?? "";
+  if (KNOWN_SERVICES.has(svc) && ev.payload === undefined) {
+    return { ok: false, reason: `a "${svc}" event without its "${PAYLOAD_KEY[svc]}" object (real peers drop the connection on it)` };
+  }
+  return {
+    ok: true,
+    id: ev.id,
+    tsText: ev.ts,
+    svc,
+    signed: Boolean(ev.emitter) && Boolean(ev.sig),
+    naras: withNaras ? naraNames(ev.emitter, ev.emitterId, ev.payload) : NO_NARAS,
+  };
+}
+
+/** A UTF-8 byte order mark at the start of a file: not part of the first event. */
+export function bomLength(buf: Uint8Array, start: number, end: number): number {
+  return end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf ? 3 : 0;
+}
+
+/** First bytes of compressed files, to say "decompress first" instead of "not JSON". */
+export function compressionOf(head: Uint8Array): "gzip" | "zstd" | "xz" | "bzip2" | undefined {
+  if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
+  if (head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58) return "xz";
+  if (head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return "bzip2";
+  return undefined;
+}
