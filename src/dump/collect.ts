@@ -36,7 +36,7 @@ export class Collector {
   private offsetOf = new Uint32Array(1024);
   private lengthOf = new Uint32Array(1024);
   private signed = new Uint8Array(1024);
-  private readonly chunks: Uint8Array[] = [];
+  private readonly chunks: Buffer[] = [];
   private used = CHUNK;
 
   /** Ids to leave out because an earlier backup has them. */
@@ -46,48 +46,81 @@ export class Collector {
 
   add(batch: PageBatch): void {
     const keys = batch.ids.split("\n");
-    const { bytes, start, end, flags, tsHi, tsLo } = batch;
+    const { start, end, flags, tsHi, tsLo } = batch;
+    const page = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.length);
     const s = this.stats;
+    // New events that sit next to each other in the page are copied as one run.
+    let runFrom = -1;
+    let runTo = -1;
     for (let i = 0; i < batch.count; i++) {
       s.fetched++;
       const key = keys[i]!;
       const at = this.index.get(key);
       const isSigned = (flags[i]! & EventFlag.signed) !== 0;
-      if (at === undefined) {
-        const n = this.keys.length;
-        if (n === this.tsHi.length) this.grow();
-        this.keys.push(key);
-        this.index.set(key, n);
-        this.tsHi[n] = tsHi[i]!;
-        this.tsLo[n] = tsLo[i]!;
-        this.signed[n] = isSigned ? 1 : 0;
-        this.store(n, bytes, start[i]!, end[i]!, flags[i]!);
-        s.unique++;
-      } else if (at === EXISTING) {
+      if (at === EXISTING) {
         s.existing++;
-      } else {
+        continue;
+      }
+      if (at !== undefined) {
         s.duplicates++;
         // Two copies of one event can differ in bytes (a peer that dropped `sig`): keep the signed one.
         if (isSigned && this.signed[at] === 0) {
           s.bytes -= this.lengthOf[at]!;
           this.signed[at] = 1;
-          this.store(at, bytes, start[i]!, end[i]!, flags[i]!);
+          if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
+          runFrom = -1;
+          this.storeOne(at, page, start[i]!, end[i]!, flags[i]!);
           s.replaced++;
         }
+        continue;
       }
+      const n = this.keys.length;
+      if (n === this.tsHi.length) this.grow();
+      this.keys.push(key);
+      this.index.set(key, n);
+      this.tsHi[n] = tsHi[i]!;
+      this.tsLo[n] = tsLo[i]!;
+      this.signed[n] = isSigned ? 1 : 0;
+      s.unique++;
+      const from = start[i]!;
+      const to = end[i]!;
+      if (flags[i]! & EventFlag.multiline) {
+        if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
+        runFrom = -1;
+        this.storeOne(n, page, from, to, flags[i]!);
+        continue;
+      }
+      // Extend the run when this event follows it closely (a comma apart) and the chunk has room.
+      if (runFrom < 0 || from - runTo > 8 || this.used + (to - runFrom) > CHUNK) {
+        if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
+        if (this.used + (to - from) > CHUNK || this.chunks.length === 0) this.newChunk(to - from);
+        runFrom = from;
+      }
+      runTo = to;
+      this.chunkOf[n] = this.chunks.length - 1;
+      this.offsetOf[n] = this.used + (from - runFrom);
+      this.lengthOf[n] = to - from;
+      s.bytes += to - from;
     }
+    if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
   }
 
-  private store(n: number, page: Uint8Array, s: number, e: number, flags: number): void {
-    const raw = flags & EventFlag.multiline ? compactJson(page.subarray(s, e)) : page.subarray(s, e);
+  private flushRun(page: Buffer, from: number, to: number): void {
+    page.copy(this.chunks[this.chunks.length - 1]!, this.used, from, to);
+    this.used += to - from;
+  }
+
+  private newChunk(atLeast: number): void {
+    this.chunks.push(Buffer.allocUnsafe(Math.max(CHUNK, atLeast)));
+    this.used = 0;
+  }
+
+  private storeOne(n: number, page: Buffer, s: number, e: number, flags: number): void {
+    const raw = flags & EventFlag.multiline ? Buffer.from(compactJson(page.subarray(s, e))) : page.subarray(s, e);
     const len = raw.length;
-    if (this.used + len > CHUNK || this.chunks.length === 0) {
-      this.chunks.push(new Uint8Array(Math.max(CHUNK, len)));
-      this.used = 0;
-    }
-    const c = this.chunks.length - 1;
-    this.chunks[c]!.set(raw, this.used);
-    this.chunkOf[n] = c;
+    if (this.used + len > CHUNK || this.chunks.length === 0) this.newChunk(len);
+    raw.copy(this.chunks[this.chunks.length - 1]!, this.used);
+    this.chunkOf[n] = this.chunks.length - 1;
     this.offsetOf[n] = this.used;
     this.lengthOf[n] = len;
     this.used += len;
@@ -124,18 +157,20 @@ export class Collector {
    * `chunkSize` bytes (each buffer is fresh: a sink may hold on to it).
    */
   *lines(order: Uint32Array, chunkSize = 1 << 20): Generator<Uint8Array> {
-    let out = new Uint8Array(chunkSize);
+    let out = Buffer.allocUnsafe(chunkSize);
     let used = 0;
+    const { chunks, chunkOf, offsetOf, lengthOf } = this;
     for (let k = 0; k < order.length; k++) {
       const n = order[k]!;
-      const len = this.lengthOf[n]!;
+      const len = lengthOf[n]!;
       if (used + len + 1 > out.length) {
         if (used > 0) yield out.subarray(0, used);
-        out = new Uint8Array(Math.max(chunkSize, len + 1));
+        out = Buffer.allocUnsafe(Math.max(chunkSize, len + 1));
         used = 0;
       }
-      const off = this.offsetOf[n]!;
-      out.set(this.chunks[this.chunkOf[n]!]!.subarray(off, off + len), used);
+      const off = offsetOf[n]!;
+      // Buffer#copy takes offsets: no view object per event.
+      chunks[chunkOf[n]!]!.copy(out, used, off, off + len);
       used += len;
       out[used++] = 0x0a;
     }

@@ -94,7 +94,7 @@ export async function fetchPeer(
       // Which events of this page are new to us (the re-read boundary ts repeats some).
       const n = page.count;
       const keep: number[] = [];
-      const keys: string[] = [];
+      const ids = new IdList(bytes.length);
       const tsHi = new Float64Array(n);
       const tsLo = new Float64Array(n);
       const pageTs = page.nextCursor ?? "";
@@ -111,15 +111,19 @@ export async function fetchPeer(
           }
           continue;
         }
-        const key = idKey(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
-        const tsLen = page.tsEnd[i]! - page.tsStart[i]!;
-        const atBoundary = boundaryTs.length === tsLen && tokenEquals(bytes, page.tsStart[i]!, boundaryTs);
-        if (atBoundary && boundaryIds.has(key)) continue;
-        const atPageTs = pageTsIds !== undefined && pageTs.length === tsLen && tokenEquals(bytes, page.tsStart[i]!, pageTs);
-        if (atPageTs) pageTsIds!.add(key);
-        splitTsInto(bytes, page.tsStart[i]!, page.tsEnd[i]!, tsHi, tsLo, keep.length);
+        const tsStart = page.tsStart[i]!;
+        const tsLen = page.tsEnd[i]! - tsStart;
+        const atBoundary = boundaryTs.length === tsLen && tokenEquals(bytes, tsStart, boundaryTs);
+        const atPageTs = pageTsIds !== undefined && pageTs.length === tsLen && tokenEquals(bytes, tsStart, pageTs);
+        // Keys as strings only where the boundary logic needs them; the rest travel as bytes.
+        if (atBoundary || atPageTs) {
+          const key = idKey(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
+          if (atBoundary && boundaryIds.has(key)) continue;
+          if (atPageTs) pageTsIds!.add(key);
+          ids.addKey(key);
+        } else ids.add(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
+        splitTsInto(bytes, tsStart, page.tsEnd[i]!, tsHi, tsLo, keep.length);
         keep.push(i);
-        keys.push(key);
       }
 
       let progress = 1;
@@ -129,7 +133,7 @@ export async function fetchPeer(
         const span = now() * 1e6 - firstNs;
         progress = span > 0 ? Math.min(1, Math.max(0, (approxNs(tsHi[last]!, tsLo[last]!) - firstNs) / span)) : 1;
         report.events += keep.length;
-        emit(toBatch(peer.name, report.pages, bytes, page, keep, keys, tsHi, tsLo, page.nextCursor ? progress : 1));
+        emit(toBatch(peer.name, report.pages, bytes, page, keep, ids.text(), tsHi, tsLo, page.nextCursor ? progress : 1));
       }
 
       if (page.eventsNull || page.nextCursor === undefined) {
@@ -183,6 +187,51 @@ export async function fetchPeer(
   return report;
 }
 
+const utf8Decoder = new TextDecoder();
+const utf8Encoder = new TextEncoder();
+
+/**
+ * Dedup keys joined by "\n", gathered as bytes and decoded once per page:
+ * one string for the whole page instead of one per event.
+ */
+class IdList {
+  private buf: Uint8Array;
+  private used = 0;
+  constructor(capacity: number) {
+    this.buf = new Uint8Array(capacity + 16);
+  }
+  add(page: Uint8Array, s: number, e: number, escaped: boolean): void {
+    if (escaped) return this.addKey(idKey(page, s, e, escaped));
+    this.ensure(e - s + 1);
+    const buf = this.buf;
+    let at = this.used;
+    for (let k = s; k < e; k++) {
+      const c = page[k]!;
+      // Non-ASCII ids take the exact path (it decides the key's spelling); they are rare.
+      if (c >= 0x80) return this.addKey(idKey(page, s, e, escaped));
+      buf[at++] = c;
+    }
+    buf[at++] = 0x0a;
+    this.used = at;
+  }
+  addKey(key: string): void {
+    const encoded = utf8Encoder.encode(key);
+    this.ensure(encoded.length + 1);
+    this.buf.set(encoded, this.used);
+    this.used += encoded.length;
+    this.buf[this.used++] = 0x0a;
+  }
+  private ensure(extra: number): void {
+    if (this.used + extra <= this.buf.length) return;
+    const next = new Uint8Array((this.used + extra) * 2);
+    next.set(this.buf.subarray(0, this.used));
+    this.buf = next;
+  }
+  text(): string {
+    return utf8Decoder.decode(this.buf.subarray(0, Math.max(0, this.used - 1)));
+  }
+}
+
 function tokenEquals(b: Uint8Array, s: number, text: string): boolean {
   for (let k = 0; k < text.length; k++) if (b[s + k] !== text.charCodeAt(k)) return false;
   return true;
@@ -194,7 +243,7 @@ function toBatch(
   bytes: Uint8Array,
   page: SyncPage,
   keep: number[],
-  keys: string[],
+  ids: string,
   tsHi: Float64Array,
   tsLo: Float64Array,
   progress: number,
@@ -217,7 +266,7 @@ function toBatch(
     count: n,
     start,
     end,
-    ids: keys.join("\n"),
+    ids,
     tsHi: tsHi.slice(0, n),
     tsLo: tsLo.slice(0, n),
     flags,

@@ -1,0 +1,39 @@
+/**
+ * Runs one client once against a running bench mesh and prints one JSON
+ * line: { seconds, written, sha256, maxRssMiB }. `ours` is dumpEvents with
+ * its defaults; `naive` is bench/naive.ts.
+ *
+ *   bun bench/client.ts ours|naive MESH_JSON OUT
+ */
+import { dumpEvents } from "../src/dump/dump.ts";
+import { defaultWorkers } from "../src/commands/dump-events.ts";
+import { parseSoul } from "../src/identity/soul.ts";
+import { naiveDump } from "./naive.ts";
+
+const [which, meshJson, out] = process.argv.slice(2) as [string, string, string];
+const mesh = JSON.parse(meshJson) as { peers: { name: string; url: string }[]; name: string; soul: string };
+const t0 = performance.now();
+let written: number;
+let fetchSeconds: number | undefined;
+if (which === "ours") {
+  const s = await dumpEvents(
+    {
+      peers: mesh.peers,
+      name: mesh.name,
+      soul: mesh.soul,
+      settings: { timeoutMs: 600_000, pageSize: Number(process.env.BENCH_PAGE_SIZE ?? 5000), strict: false, backoffMs: 250, maxBackoffMs: 5000 },
+      workers: Number(process.env.BENCH_WORKERS ?? defaultWorkers()),
+      concurrency: 64,
+      output: out,
+    },
+    { onPeerDone: (_, p) => { if (p.peersDone === p.peersTotal) fetchSeconds = (performance.now() - t0) / 1000; } },
+  );
+  if (s.exitCode !== 0) throw new Error(`dump exit ${s.exitCode}: ${JSON.stringify(s.peers.filter((p) => p.status !== "ok"))}`);
+  written = s.written;
+} else {
+  written = (await naiveDump(mesh.peers, parseSoul(mesh.soul, mesh.name), out)).written;
+}
+const seconds = (performance.now() - t0) / 1000;
+const sha256 = new Bun.CryptoHasher("sha256").update(await Bun.file(out).bytes()).digest("hex");
+const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
+process.stdout.write(`${JSON.stringify({ which, seconds, fetchSeconds, written, sha256, maxRssMiB })}\n`);
