@@ -1,9 +1,14 @@
 import { EventFlag, compactJson } from "../events/scan.ts";
-import type { PageBatch } from "./messages.ts";
+import { IdIndex, hexStringWords, wordsHex } from "./idtable.ts";
+import { STRING_ID, type PageBatch } from "./messages.ts";
 
-const CHUNK = 16 * 1024 * 1024;
-/** Index value of ids that an earlier backup already holds (`--ids-from`). */
-const EXISTING = -1;
+/** Arena chunk size: big enough for few copies, small enough that the last chunk's slack stays small. */
+const CHUNK = 4 * 1024 * 1024;
+
+/** Per-entry state bits. */
+const SIGNED = 1;
+/** Held by an earlier backup (`--ids-from`): counted, never written. */
+const EXISTING = 2;
 
 export type CollectStats = {
   /** Events received from all peers. */
@@ -24,29 +29,47 @@ export type CollectStats = {
  * Keeps one copy of every event, by id, as the exact bytes a peer served.
  * Kept bytes are copied out of the page buffers into an arena so that a page
  * is freed as soon as it is read: memory follows the unique events, not the
- * (overlapping) pages.
+ * (overlapping) pages. Per event it keeps 4 id words, the split ts, where its
+ * bytes are and a state byte; no string or object per event.
  */
 export class Collector {
   readonly stats: CollectStats = { fetched: 0, unique: 0, duplicates: 0, replaced: 0, existing: 0, bytes: 0 };
-  private readonly index = new Map<string, number>();
-  private keys: string[] = [];
+  /** Hex ids (nearly all of them) by their four words; other ids by their string key. */
+  private readonly index = new IdIndex();
+  private readonly byString = new Map<string, number>();
+  private readonly stringOf = new Map<number, string>();
+  private count = 0;
   private tsHi = new Float64Array(1024);
-  private tsLo = new Float64Array(1024);
+  private tsLo = new Int32Array(1024);
   private chunkOf = new Uint32Array(1024);
   private offsetOf = new Uint32Array(1024);
   private lengthOf = new Uint32Array(1024);
-  private signed = new Uint8Array(1024);
+  private state = new Uint8Array(1024);
   private readonly chunks: Buffer[] = [];
   private used = CHUNK;
 
   /** Ids to leave out because an earlier backup has them. */
   skipExisting(keys: Iterable<string>): void {
-    for (const k of keys) if (!this.index.has(k)) this.index.set(k, EXISTING);
+    for (const k of keys) {
+      const words = hexStringWords(k);
+      if (words ? this.index.find(words, 0) >= 0 : this.byString.has(k)) continue;
+      const n = this.newEntry();
+      this.state[n] = EXISTING;
+      if (words) this.index.add(words, 0, n);
+      else this.byString.set(k, n);
+    }
+  }
+
+  private newEntry(): number {
+    const n = this.count++;
+    if (n === this.tsHi.length) this.grow();
+    return n;
   }
 
   add(batch: PageBatch): void {
-    const keys = batch.ids.split("\n");
-    const { start, end, flags, tsHi, tsLo } = batch;
+    const keys = batch.ids.length > 0 ? batch.ids.split("\n") : [];
+    let nextKey = 0;
+    const { start, end, flags, tsHi, tsLo, idWords } = batch;
     const page = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.length);
     const s = this.stats;
     // New events that sit next to each other in the page are copied as one run.
@@ -54,19 +77,20 @@ export class Collector {
     let runTo = -1;
     for (let i = 0; i < batch.count; i++) {
       s.fetched++;
-      const key = keys[i]!;
-      const at = this.index.get(key);
+      const key = flags[i]! & STRING_ID ? keys[nextKey++]! : undefined;
+      const at = key === undefined ? this.index.find(idWords, i * 4) : (this.byString.get(key) ?? -1);
       const isSigned = (flags[i]! & EventFlag.signed) !== 0;
-      if (at === EXISTING) {
-        s.existing++;
-        continue;
-      }
-      if (at !== undefined) {
+      if (at >= 0) {
+        const st = this.state[at]!;
+        if (st & EXISTING) {
+          s.existing++;
+          continue;
+        }
         s.duplicates++;
         // Two copies of one event can differ in bytes (a peer that dropped `sig`): keep the signed one.
-        if (isSigned && this.signed[at] === 0) {
+        if (isSigned && !(st & SIGNED)) {
           s.bytes -= this.lengthOf[at]!;
-          this.signed[at] = 1;
+          this.state[at] = st | SIGNED;
           if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
           runFrom = -1;
           this.storeOne(at, page, start[i]!, end[i]!, flags[i]!);
@@ -74,13 +98,15 @@ export class Collector {
         }
         continue;
       }
-      const n = this.keys.length;
-      if (n === this.tsHi.length) this.grow();
-      this.keys.push(key);
-      this.index.set(key, n);
+      const n = this.newEntry();
+      if (key === undefined) this.index.add(idWords, i * 4, n);
+      else {
+        this.byString.set(key, n);
+        this.stringOf.set(n, key);
+      }
       this.tsHi[n] = tsHi[i]!;
       this.tsLo[n] = tsLo[i]!;
-      this.signed[n] = isSigned ? 1 : 0;
+      this.state[n] = isSigned ? SIGNED : 0;
       s.unique++;
       const from = start[i]!;
       const to = end[i]!;
@@ -129,7 +155,7 @@ export class Collector {
 
   private grow(): void {
     const size = this.tsHi.length * 2;
-    const g = <T extends Float64Array | Uint32Array | Uint8Array>(a: T): T => {
+    const g = <T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(a: T): T => {
       const next = new (a.constructor as new (n: number) => T)(size);
       next.set(a);
       return next;
@@ -139,22 +165,41 @@ export class Collector {
     this.chunkOf = g(this.chunkOf);
     this.offsetOf = g(this.offsetOf);
     this.lengthOf = g(this.lengthOf);
-    this.signed = g(this.signed);
+    this.state = g(this.state);
   }
 
-  /** Event numbers ordered by (ts, id): two dumps of the same events are byte-identical. */
+  /** Event numbers ordered by (ts, id), without those --ids-from holds: two dumps of the same events are byte-identical. */
   sortedOrder(): Uint32Array {
-    const n = this.keys.length;
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    const { tsHi, tsLo, keys } = this;
-    order.sort((a, b) => tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || (keys[a]! < keys[b]! ? -1 : 1));
+    const order = new Uint32Array(this.stats.unique);
+    let k = 0;
+    for (let i = 0; i < this.count; i++) if (!(this.state[i]! & EXISTING)) order[k++] = i;
+    const { tsHi, tsLo } = this;
+    order.sort((a, b) => tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b));
     return order;
   }
 
+  /** Ids compare as strings; for two hex ids the words give the same order without making strings. */
+  private compareIds(a: number, b: number): number {
+    const sa = this.stringOf.get(a);
+    const sb = this.stringOf.get(b);
+    const w = this.index.words;
+    if (sa === undefined && sb === undefined) {
+      for (let k = 0; k < 4; k++) {
+        const d = w[a * 4 + k]! - w[b * 4 + k]!;
+        if (d !== 0) return d;
+      }
+      return 0;
+    }
+    const x = sa ?? wordsHex(w, a * 4);
+    const y = sb ?? wordsHex(w, b * 4);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+
   /**
-   * The kept events as JSON Lines, in `order`, in buffers of about
-   * `chunkSize` bytes (each buffer is fresh: a sink may hold on to it).
+   * The kept events as JSON Lines, in `order`, in chunks of about
+   * `chunkSize` bytes. One buffer is reused: a chunk is valid until the
+   * consumer asks for the next (Output.write consumes it before resolving),
+   * so writing 100 MB leaves 1 MB of garbage, not 100.
    */
   *lines(order: Uint32Array, chunkSize = 1 << 20): Generator<Uint8Array> {
     let out = Buffer.allocUnsafe(chunkSize);
@@ -165,7 +210,7 @@ export class Collector {
       const len = lengthOf[n]!;
       if (used + len + 1 > out.length) {
         if (used > 0) yield out.subarray(0, used);
-        out = Buffer.allocUnsafe(Math.max(chunkSize, len + 1));
+        if (len + 1 > out.length) out = Buffer.allocUnsafe(len + 1);
         used = 0;
       }
       const off = offsetOf[n]!;

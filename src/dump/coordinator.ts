@@ -111,6 +111,8 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
         if (m.type === "page") {
           if (reports.has(m.peer)) return;
           collector.add(m);
+          // The page's bytes are copied out: free its buffer now rather than at the next GC.
+          (m.bytes.buffer as ArrayBuffer).transfer(0);
           share.set(m.peer, m.progress);
           const r = received.get(m.peer) ?? { pages: 0, events: 0, bytes: 0 };
           received.set(m.peer, { pages: r.pages + 1, events: r.events + m.count, bytes: r.bytes + m.bytes.length });

@@ -5,13 +5,21 @@ import { EventFlag, ScanError, idKey, newEventFields, scanEventLine } from "../e
 import { Collector, type CollectStats } from "./collect.ts";
 import { runDump, type CoordinatorEvents, type DumpPlan } from "./coordinator.ts";
 import type { PeerReport } from "./messages.ts";
-import { openOutput } from "./output.ts";
+import { openInput } from "../io/input.ts";
+import { openOutput, type Compression } from "../io/output.ts";
+import type { SeedSource } from "../io/encrypt.ts";
 
 export type DumpOptions = DumpPlan & {
   /** A file path, or undefined / "-" for stdout. */
   output?: string;
   /** Leave out events whose ids this JSON Lines file already holds. */
   idsFrom?: string;
+  /** Default: by the output's extension (.zst, .gz), none for stdout. */
+  compress?: Compression;
+  /** Encrypt the backup with the key of this soul seed (the owner's). */
+  encryptSeed?: Uint8Array;
+  /** The soul that decrypts an encrypted --ids-from file. */
+  decryptSoul?: SeedSource;
 };
 
 export type DumpSummary = CollectStats & {
@@ -35,9 +43,10 @@ export type DumpHooks = CoordinatorEvents & {
 export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Promise<DumpSummary> {
   const started = performance.now();
   const collector = new Collector();
-  if (opts.idsFrom) collector.skipExisting(await readIds(opts.idsFrom, hooks.onWarn));
+  if (opts.idsFrom) collector.skipExisting(await readIds(opts.idsFrom, hooks.onWarn, opts.decryptSoul));
   // Opened before the network work so that an unwritable path fails fast.
-  const output = opts.output && opts.output !== "-" ? openOutput(opts.output) : undefined;
+  const outputOpts = { compress: opts.compress, encryptSeed: opts.encryptSeed };
+  const output = opts.output && opts.output !== "-" ? openOutput(opts.output, outputOpts) : undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     output?.abort();
     process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
@@ -58,7 +67,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
       output?.abort();
       target = "(nothing written)";
     } else {
-      const sink = output ?? openOutput("-");
+      const sink = output ?? openOutput("-", outputOpts);
       const order = collector.sortedOrder();
       for (const chunk of collector.lines(order)) await sink.write(chunk);
       await sink.commit();
@@ -82,13 +91,15 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
 }
 
 /** The event ids of an earlier backup; a missing file holds none, a malformed line is a warning. */
-export async function readIds(path: string, onWarn?: (m: string) => void): Promise<Set<string>> {
+export async function readIds(path: string, onWarn?: (m: string) => void, soul?: SeedSource): Promise<Set<string>> {
   const ids = new Set<string>();
   if (!existsSync(path)) return ids;
   const f = newEventFields();
   let bad = 0;
   try {
-    await forEachLine(Bun.file(path).stream(), (buf, s, e, lineNo) => {
+    // Compressed or encrypted earlier backups are read as they are (src/io/input.ts).
+    const { stream } = await openInput(path, { soul });
+    await forEachLine(stream, (buf, s, e, lineNo) => {
       try {
         scanEventLine(buf, s, e, f);
         if (f.flags & EventFlag.noId) throw new ScanError("no string id", s);
@@ -99,7 +110,8 @@ export async function readIds(path: string, onWarn?: (m: string) => void): Promi
       }
     });
   } catch (err) {
-    throw new NaraError(`cannot read --ids-from ${path}`, { cause: err, exitCode: ExitCode.usage });
+    const hint = err instanceof NaraError ? err.hint : undefined;
+    throw new NaraError(`cannot read --ids-from ${path}`, { cause: err, hint, exitCode: ExitCode.usage });
   }
   if (bad > 10) onWarn?.(`${path}: ${bad} malformed lines in all`);
   return ids;

@@ -2,7 +2,8 @@ import { describeError } from "../errors.ts";
 import type { Identity } from "../identity/soul.ts";
 import { signRequest, verifyResponse } from "../mesh/auth.ts";
 import { EventFlag, ScanError, idKey, scanSyncPage, splitTsInto, type SyncPage } from "../events/scan.ts";
-import type { FetchSettings, FromWorker, PageBatch, PeerReport, PeerTarget } from "./messages.ts";
+import { hexWords } from "./idtable.ts";
+import { STRING_ID, type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
 
 /** A failure worth another attempt (5xx, dropped connection, truncated body). */
 class Retryable extends Error {}
@@ -94,7 +95,9 @@ export async function fetchPeer(
       // Which events of this page are new to us (the re-read boundary ts repeats some).
       const n = page.count;
       const keep: number[] = [];
-      const ids = new IdList(bytes.length);
+      const ids = new IdList(1024);
+      const idWords = new Uint32Array(n * 4);
+      const stringIds = new Uint8Array(n);
       const tsHi = new Float64Array(n);
       const tsLo = new Float64Array(n);
       const pageTs = page.nextCursor ?? "";
@@ -115,14 +118,18 @@ export async function fetchPeer(
         const tsLen = page.tsEnd[i]! - tsStart;
         const atBoundary = boundaryTs.length === tsLen && tokenEquals(bytes, tsStart, boundaryTs);
         const atPageTs = pageTsIds !== undefined && pageTs.length === tsLen && tokenEquals(bytes, tsStart, pageTs);
-        // Keys as strings only where the boundary logic needs them; the rest travel as bytes.
+        // Keys as strings only where the boundary logic needs them (one ts a page).
         if (atBoundary || atPageTs) {
           const key = idKey(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
           if (atBoundary && boundaryIds.has(key)) continue;
           if (atPageTs) pageTsIds!.add(key);
-          ids.addKey(key);
-        } else ids.add(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
-        splitTsInto(bytes, tsStart, page.tsEnd[i]!, tsHi, tsLo, keep.length);
+        }
+        const at = keep.length;
+        if (flags & EventFlag.idEscaped || !hexWords(bytes, page.idStart[i]!, page.idEnd[i]!, idWords, at * 4)) {
+          ids.add(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
+          stringIds[at] = 1;
+        }
+        splitTsInto(bytes, tsStart, page.tsEnd[i]!, tsHi, tsLo, at);
         keep.push(i);
       }
 
@@ -133,7 +140,7 @@ export async function fetchPeer(
         const span = now() * 1e6 - firstNs;
         progress = span > 0 ? Math.min(1, Math.max(0, (approxNs(tsHi[last]!, tsLo[last]!) - firstNs) / span)) : 1;
         report.events += keep.length;
-        emit(toBatch(peer.name, report.pages, bytes, page, keep, ids.text(), tsHi, tsLo, page.nextCursor ? progress : 1));
+        emit(toBatch(peer.name, report.pages, bytes, page, keep, idWords, stringIds, ids.text(), tsHi, tsLo, page.nextCursor ? progress : 1));
       }
 
       if (page.eventsNull || page.nextCursor === undefined) {
@@ -190,10 +197,7 @@ export async function fetchPeer(
 const utf8Decoder = new TextDecoder();
 const utf8Encoder = new TextEncoder();
 
-/**
- * Dedup keys joined by "\n", gathered as bytes and decoded once per page:
- * one string for the whole page instead of one per event.
- */
+/** The keys of ids that are not plain hex, joined by "\n", gathered as bytes and decoded once per page. */
 class IdList {
   private buf: Uint8Array;
   private used = 0;
@@ -243,6 +247,8 @@ function toBatch(
   bytes: Uint8Array,
   page: SyncPage,
   keep: number[],
+  idWords: Uint32Array,
+  stringIds: Uint8Array,
   ids: string,
   tsHi: Float64Array,
   tsLo: Float64Array,
@@ -256,7 +262,7 @@ function toBatch(
     const i = keep[k]!;
     start[k] = page.start[i]!;
     end[k] = page.end[i]!;
-    flags[k] = page.flags[i]!;
+    flags[k] = page.flags[i]! | (stringIds[k] ? STRING_ID : 0);
   }
   return {
     type: "page",
@@ -266,6 +272,7 @@ function toBatch(
     count: n,
     start,
     end,
+    idWords: idWords.slice(0, n * 4),
     ids,
     tsHi: tsHi.slice(0, n),
     tsLo: tsLo.slice(0, n),

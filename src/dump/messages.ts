@@ -31,7 +31,9 @@ export type PageBatch = {
   count: number;
   start: Uint32Array;
   end: Uint32Array;
-  /** Dedup keys, joined by "\n" (keys never hold a raw line break). */
+  /** Ids of 32 lowercase hex characters as four words each (see dump/idtable.ts); zero for the others. */
+  idWords: Uint32Array;
+  /** Keys of the other ids (flag STRING_ID), in event order, joined by "\n" (keys never hold a raw line break). */
   ids: string;
   tsHi: Float64Array;
   tsLo: Float64Array;
@@ -64,6 +66,9 @@ export type FromWorker =
   | { type: "log"; peer: string; level: "warn" | "debug"; message: string }
   | { type: "done"; report: PeerReport };
 
+/** Batch flag (beside the scanner's EventFlag bits): this event's key is in `ids`, not `idWords`. */
+export const STRING_ID = 128;
+
 /** The buffers a page batch hands over to the receiver. */
 export const transferList = (m: PageBatch): ArrayBuffer[] =>
-  [m.bytes, m.start, m.end, m.tsHi, m.tsLo, m.flags].map((a) => a.buffer as ArrayBuffer);
+  [m.bytes, m.start, m.end, m.idWords, m.tsHi, m.tsLo, m.flags].map((a) => a.buffer as ArrayBuffer);

@@ -67,12 +67,22 @@ function skipWs(b: Uint8Array, i: number): number {
   }
 }
 
+/** Bytes that end the plain run of a string: the quote, the backslash and control characters. */
+const STRING_STOP = new Uint8Array(256);
+for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
+STRING_STOP[0x22] = 1;
+STRING_STOP[0x5c] = 1;
+
 /** `i` is at the opening quote; returns the index after the closing quote. */
 function skipString(b: Uint8Array, i: number): number {
   const n = b.length;
   i++;
   while (i < n) {
-    const c = b[i];
+    const c = b[i]!;
+    if (STRING_STOP[c] === 0) {
+      i++;
+      continue;
+    }
     if (c === Q) return i + 1;
     if (c === BS) {
       const e = b[i + 1];
