@@ -59,12 +59,12 @@ export class Identity {
 }
 
 /**
- * Parses a soul and checks that it is bonded to `name`, before anything
- * touches the network. Error messages never contain the soul itself.
- * Strict like nara: surrounding whitespace is a bad character (vectors
- * souls.json), so callers reading a file or variable trim first (load.ts).
+ * The 40 bytes of a soul (seed || bond tag), or a SoulError. Strict like
+ * nara: surrounding whitespace is a bad character (vectors souls.json), so
+ * callers reading a file or variable trim first (load.ts). Messages never
+ * contain the soul itself.
  */
-export function parseSoul(soul: string, name: string): Identity {
+export function decodeSoul(soul: string): Uint8Array {
   const bytes = base58Decode(soul);
   if (bytes === null) {
     if (/\s/.test(soul)) {
@@ -87,6 +87,12 @@ export function parseSoul(soul: string, name: string): Identity {
       "a soul is 54–55 Base58 characters (the product documentation's 44 is wrong); check that it was not cut or padded",
     );
   }
+  return bytes;
+}
+
+/** Parses a soul and checks that it is bonded to `name`, before anything touches the network. */
+export function parseSoul(soul: string, name: string): Identity {
+  const bytes = decodeSoul(soul);
   const tag = bondTag(bytes.subarray(0, 32), name);
   if (!tag.every((b, i) => b === bytes[32 + i])) {
     throw new SoulError(

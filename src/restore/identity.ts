@@ -1,6 +1,5 @@
-import { base58Decode } from "../identity/base58.ts";
 import { loadSoul, type SoulSource } from "../identity/load.ts";
-import { Identity, parseSoul, SoulError } from "../identity/soul.ts";
+import { Identity, decodeSoul, parseSoul } from "../identity/soul.ts";
 
 /** Who signs the import batches: always the target nara's own soul. */
 export type RestoreIdentity = {
@@ -19,21 +18,7 @@ type Notices = { warn(message: string): void; info(message: string): void; debug
  * Same error classes and messages as parseSoul, never the soul itself.
  */
 export function keypairFromSoul(soul: string): Identity {
-  const bytes = base58Decode(soul.trim());
-  if (bytes === null) {
-    throw new SoulError(
-      "bad_base58_char",
-      "the soul is not valid Base58 (it contains a character outside the Bitcoin alphabet)",
-      "copy the soul again: it is 54–55 characters without 0, O, I or l",
-    );
-  }
-  if (bytes.length !== 40) {
-    throw new SoulError(
-      "wrong_length",
-      `the soul decodes to ${bytes.length} bytes, a soul has 40`,
-      "a soul is 54–55 Base58 characters (the product documentation's 44 is wrong); check that it was not cut or padded",
-    );
-  }
+  const bytes = decodeSoul(soul.trim());
   // The name is unknown: the nara ID computed for "" means nothing and is never shown.
   return new Identity("", bytes);
 }

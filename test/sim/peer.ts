@@ -23,17 +23,17 @@
  *   simulator re-encodes that event with the ID (as a real peer would serve it).
  * - Signatures are made with node:crypto's native Ed25519 (same bytes as
  *   noble: Ed25519 is deterministic) because pages are served by the thousand
- *   in benchmarks. Request auth is checkRequest: verifyRequest of
- *   src/mesh/auth.ts with native verification (a test checks they agree).
+ *   in benchmarks. Request auth is verifyRequest of src/mesh/auth.ts
+ *   (whose verification is native too).
  */
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { sha256, fromBase64 } from "../../src/identity/crypto.ts";
 import {
   AUTH_WINDOW_MS,
   importPreimage,
-  requestMessage,
   responseMessage,
   syncBodyPreimage,
+  verifyRequest,
   type HeaderSource,
   type RequestCheck,
 } from "../../src/mesh/auth.ts";
@@ -261,18 +261,7 @@ export function checkRequest(
   keyOf: (name: string) => string | undefined,
   nowMs: number,
 ): RequestCheck {
-  const name = headers.get("X-Nara-Name");
-  const ts = headers.get("X-Nara-Timestamp");
-  const sig = headers.get("X-Nara-Signature");
-  if (!name || !ts || !sig) return { ok: false, reason: "missing-headers" };
-  const tsMs = Number(ts);
-  if (!/^-?\d+$/.test(ts) || Math.abs(nowMs - tsMs) > AUTH_WINDOW_MS) return { ok: false, reason: "clock-skew" };
-  const key = keyOf(name);
-  if (!key) return { ok: false, reason: "unknown-key" };
-  const pathOnly = path.split("?")[0]!;
-  return nativeVerify(sig, encoder.encode(requestMessage(name, tsMs, method, pathOnly)), key)
-    ? { ok: true, name }
-    : { ok: false, reason: "bad-signature" };
+  return verifyRequest(headers, method, path, keyOf, nowMs);
 }
 
 function lowerBound(ts: bigint[], x: bigint, strict: boolean): number {
