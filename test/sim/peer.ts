@@ -29,7 +29,6 @@
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { sha256, fromBase64 } from "../../src/identity/crypto.ts";
 import {
-  AUTH_WINDOW_MS,
   importPreimage,
   responseMessage,
   syncBodyPreimage,
