@@ -348,12 +348,12 @@ describe("invalid input", () => {
     }
   });
 
-  test("a compressed file or a missing file is a usage error before anything is sent", async () => {
-    const gz = join(dir, "backup.jsonl.gz");
-    writeFileSync(gz, Bun.gzipSync(readFileSync(allFile)));
+  test("an xz-compressed file (zstd and gzip are read: test/io.test.ts) or a missing file is a usage error before anything is sent", async () => {
+    const xz = join(dir, "backup.jsonl.xz");
+    writeFileSync(xz, new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 0, 1, 2, 3]));
     const target = freshNara("unused", 12);
     try {
-      await expect(restore(target, { inputs: [gz] })).rejects.toThrow(/gzip/);
+      await expect(restore(target, { inputs: [xz] })).rejects.toThrow(/xz/);
       await expect(restore(target, { inputs: [join(dir, "nope.jsonl")] })).rejects.toThrow(/no such file/);
       expect(target.stats.requests).toBe(0);
     } finally {

@@ -4,9 +4,10 @@ import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, 
 import { createLog, type Log } from "../cli/log.ts";
 import { createProgress, formatBytes, formatDuration, progressEnabled } from "../cli/progress.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
-import { ExitCode } from "../errors.ts";
+import { ExitCode, usageError } from "../errors.ts";
 import { loadIdentity } from "../identity/load.ts";
 import { discoverPeers, noPeersError } from "../mesh/discovery.ts";
+import { parseCompression } from "../io/output.ts";
 
 /** One worker per spare core: on small machines the main thread's Map work competes with the scanners. */
 export const defaultWorkers = (): number => Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -19,7 +20,9 @@ export default defineCommand({
   args: {
     ...identityArgs,
     ...discoveryArgs,
-    output: { type: "string", alias: "o", description: "write to FILE (atomically) instead of stdout", valueHint: "file" },
+    output: { type: "string", alias: "o", description: "write to FILE (atomically) instead of stdout; FILE.zst / FILE.gz are compressed", valueHint: "file" },
+    compress: { type: "string", description: "zstd, gzip or none (default: by the -o extension, none for stdout)", valueHint: "kind" },
+    encrypt: { type: "boolean", description: "encrypt the backup with a key derived from the soul (restore needs the same soul)" },
     timeout: { type: "string", default: "3m", description: "time allowed for each peer, all its pages and retries", valueHint: "duration" },
     concurrency: { type: "string", default: "64", description: "peers fetched at the same time", valueHint: "n" },
     workers: { type: "string", description: `fetch worker threads (default: cores - 1, here ${defaultWorkers()})`, valueHint: "n" },
@@ -42,6 +45,11 @@ export default defineCommand({
     };
     const concurrency = parseIntArg(args.concurrency, "--concurrency", { min: 1 });
     const workers = args.workers === undefined ? defaultWorkers() : parseIntArg(args.workers, "--workers", { min: 1, max: 64 });
+    const compress = args.compress === undefined ? undefined : parseCompression(args.compress);
+    const toStdout = args.output === undefined || args.output === "-";
+    if (toStdout && process.stdout.isTTY && (args.encrypt === true || (compress ?? "none") !== "none")) {
+      throw usageError("refusing to write compressed or encrypted data to a terminal", "redirect stdout to a file, or pass -o FILE");
+    }
     const { identity, soul } = loadIdentity(args, log);
 
     const found = await discoverPeers(args, identity.name);
@@ -71,6 +79,10 @@ export default defineCommand({
         concurrency,
         output: args.output,
         idsFrom: args["ids-from"],
+        compress,
+        // The soul the dump acts as owns the backup: restore decrypts with it (or --backup-soul-file).
+        encryptSeed: args.encrypt === true ? identity.seedBytes() : undefined,
+        decryptSoul: () => ({ seed: identity.seedBytes() }),
       },
       {
         onPage(batch, p) {

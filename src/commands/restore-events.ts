@@ -8,6 +8,7 @@ import { isEmptyFilter, parseFilter } from "../restore/filter.ts";
 import { describeSigner, loadRestoreIdentity } from "../restore/identity.ts";
 import { displayUrl, importUrl, naraBaseUrl } from "../restore/import.ts";
 import { restoreEvents, type InvalidLine, type RestoreSummary } from "../restore/restore.ts";
+import { loadDecryptSoul } from "../io/seed.ts";
 
 /** Invalid lines listed one by one before "… and N more" (all of them with --verbose). */
 const INVALID_SHOWN = 1000;
@@ -35,11 +36,16 @@ export default defineCommand({
     files: {
       type: "positional",
       required: false,
-      description: "backup files (JSON Lines), merged and deduplicated by ID; none or - reads stdin",
+      description: "backup files (JSON Lines, plain, zstd or gzip, maybe encrypted), merged and deduplicated by ID; none or - reads stdin",
       valueHint: "FILE...",
       // Several files are allowed: read from args._ (src/cli.ts must not reject the extra words).
       variadic: true,
     } as { type: "positional"; required: false; description: string; valueHint: string },
+    "backup-soul-file": {
+      type: "string",
+      description: "soul that decrypts an encrypted backup made by another nara (or NARA_BACKUP_SOUL); default: the restore's own soul",
+      valueHint: "path",
+    },
     "batch-size": { type: "string", default: "2000", description: "events per import request", valueHint: "n" },
     timeout: { type: "string", default: "5m", description: "time allowed for each request (each attempt)", valueHint: "duration" },
     retries: { type: "string", default: "5", description: "retries of a batch after 5xx, timeouts, dropped connections", valueHint: "n" },
@@ -73,6 +79,11 @@ export default defineCommand({
     const dryRun = args["dry-run"] === true;
 
     const signer = loadRestoreIdentity(args, log);
+    // Encrypted backups are decrypted with the owner's soul: the target's own unless another is given.
+    const decryptSoul = loadDecryptSoul({ envName: "NARA_BACKUP_SOUL", fileFlag: "--backup-soul-file", file: args["backup-soul-file"] }, log);
+    const decryptSoulHint = decryptSoul
+      ? "the soul given in NARA_BACKUP_SOUL / --backup-soul-file is not the one this backup was encrypted with: give the soul of the nara that made it"
+      : undefined;
     if (signer.bondChecked) log.debug(`the soul is bonded to ${signer.identity.name} (nara ID ${signer.identity.naraId})`);
     else log.debug("no --name given: the soul's bond to a name was not checked (the signing key comes from the soul alone)");
     log.debug(`signing as ${describeSigner(signer)}`);
@@ -101,7 +112,21 @@ export default defineCommand({
     let summary: RestoreSummary;
     try {
       summary = await restoreEvents(
-        { inputs, url, signer, batchSize, timeoutMs, retries, dryRun, skip, skipInvalid: args["skip-invalid"] === true, filter, signal: controller.signal },
+        {
+          inputs,
+          url,
+          signer,
+          batchSize,
+          timeoutMs,
+          retries,
+          dryRun,
+          skip,
+          skipInvalid: args["skip-invalid"] === true,
+          filter,
+          signal: controller.signal,
+          decryptSoul,
+          decryptSoulHint,
+        },
         {
           onInvalid(bad) {
             invalidCount++;

@@ -8,9 +8,11 @@
  * the events. If any line is invalid nothing is sent (unless skipInvalid).
  * Pass 2 re-reads the inputs for the hey-there events (peers learn keys from
  * them before checking signatures), pass 3 for everything else. stdin is
- * spooled to a private temp file so that it can be read three times.
+ * spooled (raw, as it came) to a private temp file so that it can be read
+ * three times. Each pass opens its source through openInput, which
+ * decompresses (zstd, gzip) and decrypts as it reads.
  */
-import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode, NaraError, usageError } from "../errors.ts";
@@ -21,7 +23,9 @@ import { matches, type EventFilter } from "./filter.ts";
 import { IdIndex, LineBits, MAX_INPUTS } from "./idindex.ts";
 import { displayUrl, formatMs, naraBaseUrl, sendBatch, type Attempt, type FetchLike } from "./import.ts";
 import type { RestoreIdentity } from "./identity.ts";
-import { bomLength, compressionOf, validateLine } from "./validate.ts";
+import { bomLength, validateLine } from "./validate.ts";
+import { openInput } from "../io/input.ts";
+import type { SeedSource } from "../io/encrypt.ts";
 
 export type RestoreOptions = {
   /** Files to read; "-" (or none at all) is stdin. */
@@ -42,6 +46,13 @@ export type RestoreOptions = {
   /** Send the valid lines even when some are invalid. */
   skipInvalid?: boolean;
   filter?: EventFilter;
+  /**
+   * The soul that decrypts encrypted inputs (the backup owner's). Default:
+   * the signer's own soul (a nara restoring its own backup).
+   */
+  decryptSoul?: SeedSource;
+  /** Advice when an encrypted input needs another soul (e.g. "--backup-soul-file"). */
+  decryptSoulHint?: string;
   /** stdin, injectable for tests. */
   stdin?: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
   /** Where stdin is spooled (default: the OS temp dir, i.e. $TMPDIR). */
@@ -196,15 +207,15 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
     const lastHeyThere = sources.map(() => 0);
     const withNaras = filter.naras !== undefined;
     let linesRead = 0;
+    /** Raw bytes (compressed or encrypted as stored), to compare with the sizes of the sources. */
     let bytesRead = 0;
     const totalBytes = sources.reduce((n, s) => n + s.size, 0);
     for (let i = 0; i < sources.length; i++) {
       const src = sources[i]!;
       const report: InputReport = { name: src.name, lines: 0, valid: 0, invalid: 0 };
       summary.inputs.push(report);
-      await readLines(src, opts.signal, (buf, s, e, line) => {
+      await readLines(src, opts, (buf, s, e, line) => {
         report.lines++;
-        bytesRead += e - s + 1;
         if (++linesRead % 16384 === 0) hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
         if (line === 1) s += bomLength(buf, s, e);
         const v = validateLine(buf, s, e, { withNaras });
@@ -245,6 +256,8 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
             lastHeyThere[i] = Math.max(lastHeyThere[i]!, line);
           }
         }
+      }, (n) => {
+        bytesRead += n;
       });
       summary.lines += report.lines;
       summary.valid += report.valid;
@@ -373,7 +386,7 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
         const hey = heyBits[i]!;
         if ((heyThere ? hey.count : b.count - hey.count) === 0) continue;
         const until = heyThere ? lastHeyThere[i]! : Infinity;
-        await readLines(src, opts.signal, async (buf, s, e, line) => {
+        await readLines(src, opts, async (buf, s, e, line) => {
           if (line > until) throw new StopReading();
           if (!b.has(line) || hey.has(line) !== heyThere) return;
           if (line === 1) s += bomLength(buf, s, e);
@@ -517,28 +530,7 @@ function fileSource(path: string): Source {
     throw usageError(`cannot read ${path}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (code ?? "unreadable")}`);
   }
   if (st.isDirectory()) throw usageError(`${path} is a directory, not a backup file`);
-  checkCompression(path, path);
   return { name: path, path, size: st.size };
-}
-
-function checkCompression(path: string, name: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, "r");
-    const head = new Uint8Array(4);
-    const n = readSync(fd, head, 0, 4, 0);
-    const kind = compressionOf(head.subarray(0, n));
-    if (kind) {
-      const tool = { gzip: "zcat", zstd: "zstdcat", xz: "xzcat", bzip2: "bzcat" }[kind];
-      throw usageError(`${name} is ${kind}-compressed`, `decompress it first: ${tool} ${name === "stdin" ? "FILE" : name} | nara-backup restore-events …`);
-    }
-  } catch (err) {
-    if (err instanceof NaraError) throw err;
-    const code = (err as { code?: string }).code;
-    throw usageError(`cannot read ${name}: ${code === "EACCES" ? "permission denied" : (code ?? String(err))}`);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 /**
@@ -553,13 +545,8 @@ async function stdinSource(opts: RestoreOptions): Promise<Source> {
     }
     if (process.platform === "linux") {
       try {
-        if (fstatSync(0).isFile()) {
-          checkCompression("/proc/self/fd/0", "stdin");
-          return { name: "stdin", path: "/proc/self/fd/0", size: fstatSync(0).size };
-        }
-      } catch (err) {
-        if (err instanceof NaraError) throw err;
-      }
+        if (fstatSync(0).isFile()) return { name: "stdin", path: "/proc/self/fd/0", size: fstatSync(0).size };
+      } catch {}
     }
   }
   const stream = opts.stdin ?? Bun.stdin.stream();
@@ -573,6 +560,7 @@ async function stdinSource(opts: RestoreOptions): Promise<Source> {
       exitCode: ExitCode.usage,
     });
   }
+  // The raw bytes as they came (maybe compressed or encrypted): each pass decodes them through openInput.
   const path = join(dir, "stdin.jsonl");
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   // A signal kills us without running finally blocks: remove the spool on exit too.
@@ -603,13 +591,6 @@ async function stdinSource(opts: RestoreOptions): Promise<Source> {
       exitCode: ExitCode.usage,
     });
   }
-  try {
-    checkCompression(path, "stdin");
-  } catch (err) {
-    cleanup();
-    process.off("exit", onExit);
-    throw err;
-  }
   return {
     name: "stdin",
     path,
@@ -623,11 +604,21 @@ async function stdinSource(opts: RestoreOptions): Promise<Source> {
 
 async function readLines(
   src: Source,
-  signal: AbortSignal | undefined,
+  opts: RestoreOptions,
   visit: (buf: Uint8Array, s: number, e: number, line: number) => void | Promise<void>,
+  onRead?: (rawBytes: number) => void,
 ): Promise<void> {
+  const signal = opts.signal;
   try {
-    await forEachLine(Bun.file(src.path).stream(), (buf, s, e, line) => {
+    const { stream } = await openInput(src.path, {
+      name: src.name,
+      soul: opts.decryptSoul ?? (() => ({ seed: opts.signer.identity.seedBytes() })),
+      soulHint:
+        opts.decryptSoulHint ??
+        "give the soul of the nara that made the backup with NARA_BACKUP_SOUL or --backup-soul-file FILE (the restore signs with the target's soul, NARA_SOUL / --soul-file)",
+      onRead,
+    });
+    await forEachLine(stream, (buf, s, e, line) => {
       if (signal?.aborted) throw new StopReading();
       return visit(buf, s, e, line);
     });

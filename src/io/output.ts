@@ -1,0 +1,204 @@
+/**
+ * Where a backup goes: a file (atomically) or stdout, optionally compressed
+ * (zstd or gzip) and encrypted (src/io/encrypt.ts), in that order.
+ *
+ * Compression works in blocks of BLOCK_SIZE bytes, each an independent zstd
+ * frame (with its content checksum) or gzip member. Concatenated frames and
+ * members are valid streams for the standard tools (`zstd -d`, `gunzip`) and
+ * for openInput, and memory stays bounded by one block whatever the size.
+ */
+import { closeSync, fsyncSync, openSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { constants as zc, zstdCompressSync } from "node:zlib";
+import type { FileSink } from "bun";
+import { NaraError, ExitCode } from "../errors.ts";
+import { Encryptor } from "./encrypt.ts";
+
+export type Compression = "none" | "gzip" | "zstd";
+
+/**
+ * A file is written under a temporary name beside the target and renamed
+ * only once complete and synced, so an interrupted run never leaves a
+ * partial file under the final name.
+ */
+export type Output = {
+  readonly target: string;
+  /** What is written: compression applied before encryption. */
+  readonly compression: Compression;
+  readonly encrypted: boolean;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Finishes the data: flush, sync and rename (file) or flush (stdout). */
+  commit(): Promise<void>;
+  /** Drops what was written (file), synchronously so that it also works on a signal. */
+  abort(): void;
+};
+
+export type OutputOptions = {
+  /** Default: by extension for a file (.zst, .gz; a trailing .enc is looked through), none for stdout. */
+  compress?: Compression;
+  /** Encrypt with the key derived from this soul seed (32 bytes). */
+  encryptSeed?: Uint8Array;
+  /** Compression level; default zstd 1, gzip 6. */
+  level?: number;
+};
+
+/** Uncompressed bytes per zstd frame / gzip member. */
+export const BLOCK_SIZE = 4 << 20;
+export const DEFAULT_LEVEL: Record<Exclude<Compression, "none">, number> = { zstd: 1, gzip: 6 };
+
+/** The compression a file name asks for: .zst/.zstd, .gz/.gzip, looking through a trailing .enc. */
+export function compressionForPath(path: string): Compression {
+  const p = path.toLowerCase().replace(/\.enc$/, "");
+  if (p.endsWith(".zst") || p.endsWith(".zstd")) return "zstd";
+  if (p.endsWith(".gz") || p.endsWith(".gzip")) return "gzip";
+  return "none";
+}
+
+export function parseCompression(value: string, flag = "--compress"): Compression {
+  const v = value.trim().toLowerCase();
+  if (v === "zstd" || v === "zst") return "zstd";
+  if (v === "gzip" || v === "gz") return "gzip";
+  if (v === "none" || v === "") return "none";
+  throw new NaraError(`${flag}: "${value}" is not a compression`, { hint: "use zstd, gzip or none", exitCode: ExitCode.usage });
+}
+
+export function openOutput(path: string | undefined, opts: OutputOptions = {}): Output {
+  const toStdout = path === undefined || path === "-";
+  const compression = opts.compress ?? (toStdout ? "none" : compressionForPath(path));
+  const sink = toStdout ? stdoutSink() : fileSink(path);
+  const encryptor = opts.encryptSeed ? new Encryptor(opts.encryptSeed) : undefined;
+  let level = opts.level;
+  if (compression !== "none") {
+    level ??= DEFAULT_LEVEL[compression];
+    const [lo, hi] = compression === "zstd" ? [1, 19] : [0, 9];
+    if (!Number.isInteger(level) || level < lo || level > hi) {
+      sink.abort();
+      throw new NaraError(`${compression} level ${level} is out of range (${lo}..${hi})`, { exitCode: ExitCode.usage });
+    }
+  }
+
+  /** After compression: encrypt (if asked) and hand to the sink, honouring backpressure. */
+  const emit = async (bytes: Uint8Array): Promise<void> => {
+    if (!encryptor) return sink.write(bytes);
+    for (const piece of encryptor.push(bytes)) await sink.write(piece);
+  };
+  const compressBlock =
+    compression === "zstd"
+      ? (b: Uint8Array) =>
+          zstdCompressSync(b, { params: { [zc.ZSTD_c_compressionLevel]: level!, [zc.ZSTD_c_checksumFlag]: 1 } }) as Uint8Array
+      : compression === "gzip"
+        ? (b: Uint8Array) => Bun.gzipSync(b as Uint8Array<ArrayBuffer>, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 })
+        : undefined;
+
+  let block: Uint8Array | undefined;
+  let fill = 0;
+  let blocks = 0;
+  const write = !compressBlock
+    ? emit
+    : async (chunk: Uint8Array): Promise<void> => {
+        let at = 0;
+        while (at < chunk.length) {
+          block ??= new Uint8Array(BLOCK_SIZE);
+          const n = Math.min(chunk.length - at, BLOCK_SIZE - fill);
+          block.set(chunk.subarray(at, at + n), fill);
+          fill += n;
+          at += n;
+          if (fill === BLOCK_SIZE) {
+            fill = 0;
+            blocks++;
+            await emit(compressBlock(block));
+          }
+        }
+      };
+
+  let state: "open" | "committed" | "aborted" = "open";
+  return {
+    target: sink.target,
+    compression,
+    encrypted: encryptor !== undefined,
+    write: async (chunk) => {
+      if (state !== "open") throw new NaraError(`write to ${sink.target} after it was ${state}`, { exitCode: ExitCode.internal });
+      await write(chunk);
+    },
+    async commit() {
+      if (state !== "open") throw new NaraError(`commit of ${sink.target} after it was ${state}`, { exitCode: ExitCode.internal });
+      // A last partial block; an empty output still gets one (empty) frame, a valid file for the tools.
+      if (compressBlock && (fill > 0 || blocks === 0)) await emit(compressBlock((block ?? new Uint8Array(0)).subarray(0, fill)));
+      block = undefined;
+      if (encryptor) for (const piece of encryptor.finish()) await sink.write(piece);
+      await sink.commit();
+      state = "committed";
+    },
+    abort() {
+      if (state !== "open") return;
+      state = "aborted";
+      block = undefined;
+      sink.abort();
+    },
+  };
+}
+
+type Sink = {
+  target: string;
+  write(chunk: Uint8Array): Promise<void>;
+  commit(): Promise<void>;
+  abort(): void;
+};
+
+/** Writes honouring backpressure: a FileSink returns a promise when its buffer is backed up. */
+async function writeTo(sink: FileSink, chunk: Uint8Array): Promise<void> {
+  const r = sink.write(chunk);
+  if (typeof r !== "number") await r;
+}
+
+function stdoutSink(): Sink {
+  const sink = Bun.stdout.writer();
+  return {
+    target: "stdout",
+    write: (chunk) => writeTo(sink, chunk),
+    async commit() {
+      await sink.flush();
+    },
+    abort() {},
+  };
+}
+
+function fileSink(path: string): Sink {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  let sink: FileSink;
+  try {
+    // Open eagerly: a directory that is missing or read-only should fail before any network work.
+    closeSync(openSync(tmp, "wx", 0o600));
+    sink = Bun.file(tmp).writer();
+  } catch (err) {
+    throw new NaraError(`cannot write ${path}`, {
+      cause: err,
+      hint: "check that the directory exists and is writable",
+      exitCode: ExitCode.usage,
+    });
+  }
+  let done = false;
+  return {
+    target: path,
+    write: (chunk) => writeTo(sink, chunk),
+    async commit() {
+      await sink.end();
+      const fd = openSync(tmp, "r+");
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, path);
+      done = true;
+    },
+    abort() {
+      if (done) return;
+      done = true;
+      try {
+        void sink.end();
+      } catch {}
+      rmSync(tmp, { force: true });
+    },
+  };
+}
