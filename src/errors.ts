@@ -13,6 +13,8 @@ export const ExitCode = {
   noPeers: 5,
   /** The nara refused our signature (HTTP 403 on import). */
   refused: 6,
+  /** verify found corrupt events: malformed lines, IDs that do not recompute, bad signatures. */
+  corrupt: 7,
   /** Interrupted by a signal (128 + SIGINT). */
   interrupted: 130,
 } as const;

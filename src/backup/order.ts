@@ -1,0 +1,196 @@
+/**
+ * The order of a backup: (ts as an integer, id as the dedup key compared as
+ * a JS string), exactly the order dump-events writes (src/dump/collect.ts
+ * sortedOrder), and the record every stage of merge passes around.
+ *
+ * Ids of 32 lowercase hex characters (all honest ones) are held as four
+ * 32-bit words: no string per event, and comparing the words gives the
+ * order of the strings. Other ids keep their string key (idKey).
+ */
+import { idKey } from "../events/scan.ts";
+
+const EMPTY = Buffer.alloc(0);
+/** Above this |hi| (the digits before the last nine) a double no longer holds them exactly. */
+const EXACT_HI = 2 ** 53;
+
+/** One event: its bytes in `buf` and what sorting and dedup need. Reused in place: copy what must survive. */
+export class Head {
+  /** A Buffer: copies go through Buffer#copy, without a view object per event. */
+  buf: Buffer = EMPTY;
+  /** The event object's bytes: [s, e), no line break, no surrounding blanks. */
+  s = 0;
+  e = 0;
+  /** The `ts` token, in `buf`. */
+  tsS = 0;
+  tsE = 0;
+  /** `ts` split like splitTsInto: the digits before the last nine, and the last nine. */
+  tsHi = 0;
+  tsLo = 0;
+  /** Inside the quotes of the `id` string, in `buf`. */
+  idS = 0;
+  idE = 0;
+  idEscaped = false;
+  /** The id is 32 lowercase hex characters, held in w0..w3 (else in `key`). */
+  hex = false;
+  w0 = 0;
+  w1 = 0;
+  w2 = 0;
+  w3 = 0;
+  /** The dedup key (idKey) of an id that is not `hex`; "" otherwise. */
+  key = "";
+  signed = false;
+  /** Input number (position on the command line) and line number the bytes come from. */
+  origin = 0;
+  line = 0;
+}
+
+/** Lowercase hex digit values; -1 elsewhere (an upper-case id keeps its string, as in idKey). */
+const HEX = new Int8Array(256).fill(-1);
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) HEX[0x61 + c] = 10 + c;
+
+/** Reads 32 lowercase hex bytes at `s` into h.w0..w3; false (h untouched) when they are not that. */
+function hexInto(h: Head, b: Uint8Array, s: number): boolean {
+  let bad = 0;
+  let v0 = 0;
+  let v1 = 0;
+  let v2 = 0;
+  let v3 = 0;
+  for (let j = 0; j < 8; j++) {
+    const d0 = HEX[b[s + j]!]!;
+    const d1 = HEX[b[s + 8 + j]!]!;
+    const d2 = HEX[b[s + 16 + j]!]!;
+    const d3 = HEX[b[s + 24 + j]!]!;
+    bad |= d0 | d1 | d2 | d3;
+    v0 = (v0 << 4) | (d0 & 15);
+    v1 = (v1 << 4) | (d1 & 15);
+    v2 = (v2 << 4) | (d2 & 15);
+    v3 = (v3 << 4) | (d3 & 15);
+  }
+  if (bad < 0) return false;
+  h.w0 = v0 >>> 0;
+  h.w1 = v1 >>> 0;
+  h.w2 = v2 >>> 0;
+  h.w3 = v3 >>> 0;
+  return true;
+}
+
+/** Sets h.hex/w0..w3 or h.key from the id at h.buf[h.idS, h.idE) (h.idEscaped set). */
+export function setIdKey(h: Head): void {
+  const b = h.buf;
+  if (!h.idEscaped && h.idE - h.idS === 32 && hexInto(h, b, h.idS)) {
+    h.hex = true;
+    h.key = "";
+    return;
+  }
+  const key = idKey(b, h.idS, h.idE, h.idEscaped);
+  // An escaped spelling of a hex id is the same id: same words.
+  if (key.length === 32 && /^[0-9a-f]{32}$/.test(key) && hexInto(h, Buffer.from(key, "latin1"), 0)) {
+    h.hex = true;
+    h.key = "";
+    return;
+  }
+  h.hex = false;
+  h.key = key;
+}
+
+/** The id as text (the key string of a hex id), for messages and mixed comparisons. */
+export function keyText(h: Head): string {
+  if (!h.hex) return h.key;
+  return (
+    h.w0.toString(16).padStart(8, "0") +
+    h.w1.toString(16).padStart(8, "0") +
+    h.w2.toString(16).padStart(8, "0") +
+    h.w3.toString(16).padStart(8, "0")
+  );
+}
+
+/** Key order: the order of the key strings. */
+export function compareKeys(a: Head, b: Head): number {
+  if (a.hex && b.hex) {
+    if (a.w0 !== b.w0) return a.w0 < b.w0 ? -1 : 1;
+    if (a.w1 !== b.w1) return a.w1 < b.w1 ? -1 : 1;
+    if (a.w2 !== b.w2) return a.w2 < b.w2 ? -1 : 1;
+    if (a.w3 !== b.w3) return a.w3 < b.w3 ? -1 : 1;
+    return 0;
+  }
+  const x = keyText(a);
+  const y = keyText(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Copies `from` into `to` with the event's bytes copied to the start of `buf` (big enough). */
+export function copyHeadInto(to: Head, from: Head, buf: Buffer): void {
+  const d = -from.s;
+  from.buf.copy(buf, 0, from.s, from.e);
+  to.buf = buf;
+  to.s = 0;
+  to.e = from.e + d;
+  to.tsS = from.tsS + d;
+  to.tsE = from.tsE + d;
+  to.tsHi = from.tsHi;
+  to.tsLo = from.tsLo;
+  to.idS = from.idS + d;
+  to.idE = from.idE + d;
+  to.idEscaped = from.idEscaped;
+  to.hex = from.hex;
+  to.w0 = from.w0;
+  to.w1 = from.w1;
+  to.w2 = from.w2;
+  to.w3 = from.w3;
+  to.key = from.key;
+  to.signed = from.signed;
+  to.origin = from.origin;
+  to.line = from.line;
+}
+
+/**
+ * Compares two integer tokens exactly ([as, ae) in a, [bs, be) in b): valid
+ * JSON integers have no leading zeros, so a longer magnitude is larger.
+ */
+export function compareIntTokens(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  const negA = a[as] === 0x2d;
+  const negB = b[bs] === 0x2d;
+  if (negA !== negB) return negA ? -1 : 1;
+  if (negA) {
+    as++;
+    bs++;
+  }
+  let d = ae - as - (be - bs);
+  if (d === 0) {
+    for (let k = 0; k < ae - as; k++) {
+      d = a[as + k]! - b[bs + k]!;
+      if (d !== 0) break;
+    }
+  }
+  return negA ? -d : d;
+}
+
+/**
+ * ts order from the split doubles; exact for any length: when the high parts
+ * are too large for a double, equal doubles fall back to the digits.
+ */
+export function compareTs(a: Head, b: Head): number {
+  const ah = a.tsHi;
+  const bh = b.tsHi;
+  if (ah !== bh) return ah < bh ? -1 : 1;
+  if (ah >= EXACT_HI || ah <= -EXACT_HI) return compareIntTokens(a.buf, a.tsS, a.tsE, b.buf, b.tsS, b.tsE);
+  return a.tsLo < b.tsLo ? -1 : a.tsLo > b.tsLo ? 1 : 0;
+}
+
+/** (ts, key): 0 means the same event. */
+export function compareEvents(a: Head, b: Head): number {
+  return compareTs(a, b) || compareKeys(a, b);
+}
+
+/** (ts, key, origin, line): a total order, so that which copy of an event comes first never depends on timing. */
+export function compareCopies(a: Head, b: Head): number {
+  return compareTs(a, b) || compareKeys(a, b) || a.origin - b.origin || a.line - b.line;
+}
+
+/** The text of a ts token, for messages. */
+export function tsText(h: Head): string {
+  let out = "";
+  for (let k = h.tsS; k < h.tsE; k++) out += String.fromCharCode(h.buf[k]!);
+  return out;
+}
