@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { defineCommand } from "citty";
 import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, parseIntArg } from "../cli/args.ts";
 import { createLog, type Log } from "../cli/log.ts";
-import { createProgress, formatBytes, formatDuration, progressEnabled } from "../cli/progress.ts";
+import { createProgress, formatBytes, formatDuration, formatRate, progressEnabled } from "../cli/progress.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
 import { ExitCode, usageError } from "../errors.ts";
 import { loadIdentity } from "../identity/load.ts";
@@ -60,13 +60,14 @@ export default defineCommand({
     const progress = createProgress({ enabled: progressEnabled(out) });
     let events = 0;
     let bytes = 0;
+    const started = performance.now();
     const draw = (p: { peersDone: number; peersTotal: number; fraction: number }) =>
       progress.update({
-        label: "dump",
+        label: "peers",
         done: p.peersDone,
         total: p.peersTotal,
         fraction: p.fraction,
-        extra: `peers · ${events.toLocaleString("en")} events · ${formatBytes(bytes)}`,
+        extra: `· ${events.toLocaleString("en")} events fetched (${formatRate((events * 1000) / Math.max(1, performance.now() - started), "events")}) · ${formatBytes(bytes)}`,
       });
 
     const summary = await dumpEvents(
@@ -85,10 +86,10 @@ export default defineCommand({
         decryptSoul: () => ({ seed: identity.seedBytes() }),
       },
       {
-        onPage(batch, p) {
-          events += batch.count;
-          bytes += batch.bytes.length;
-          log.debug(`${batch.peer}: page ${batch.page}, ${batch.count} new event(s)`);
+        onPage(page, p) {
+          events += page.events;
+          bytes += page.bytes;
+          log.debug(`${page.peer}: page ${page.page}, ${page.events} new event(s)`);
           draw(p);
         },
         onLog(peer, level, message) {

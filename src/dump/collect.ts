@@ -91,6 +91,8 @@ export class Collector {
         if (isSigned && !(st & SIGNED)) {
           s.bytes -= this.lengthOf[at]!;
           this.state[at] = st | SIGNED;
+          this.tsHi[at] = tsHi[i]!;
+          this.tsLo[at] = tsLo[i]!;
           if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
           runFrom = -1;
           this.storeOne(at, page, start[i]!, end[i]!, flags[i]!);

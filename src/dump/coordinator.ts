@@ -1,5 +1,5 @@
 import type { Collector } from "./collect.ts";
-import type { FetchSettings, FromWorker, PageBatch, PeerReport, PeerTarget, ToWorker } from "./messages.ts";
+import type { FetchSettings, FromWorker, PeerReport, PeerTarget, ToWorker } from "./messages.ts";
 
 export type DumpPlan = {
   peers: PeerTarget[];
@@ -21,7 +21,7 @@ export type DumpProgress = {
 };
 
 export type CoordinatorEvents = {
-  onPage?: (batch: PageBatch, progress: DumpProgress) => void;
+  onPage?: (page: { peer: string; page: number; events: number; bytes: number }, progress: DumpProgress) => void;
   onLog?: (peer: string, level: "warn" | "debug", message: string) => void;
   onPeerDone?: (report: PeerReport, progress: DumpProgress) => void;
 };
@@ -110,13 +110,14 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
         const m = e.data;
         if (m.type === "page") {
           if (reports.has(m.peer)) return;
+          const size = m.bytes.length;
           collector.add(m);
           // The page's bytes are copied out: free its buffer now rather than at the next GC.
           (m.bytes.buffer as ArrayBuffer).transfer(0);
           share.set(m.peer, m.progress);
           const r = received.get(m.peer) ?? { pages: 0, events: 0, bytes: 0 };
-          received.set(m.peer, { pages: r.pages + 1, events: r.events + m.count, bytes: r.bytes + m.bytes.length });
-          events.onPage?.(m, progress());
+          received.set(m.peer, { pages: r.pages + 1, events: r.events + m.count, bytes: r.bytes + size });
+          events.onPage?.({ peer: m.peer, page: m.page, events: m.count, bytes: size }, progress());
         } else if (m.type === "log") events.onLog?.(m.peer, m.level, m.message);
         else if (m.type === "done") finish(slot, m.report);
       };

@@ -28,7 +28,9 @@ async function cli(args: string[], env: Record<string, string>): Promise<number>
 }
 
 say("starting a simulated mesh: 5 naras on 127.0.0.1, 20 000 events, some sharing a timestamp, 30 ms latency");
-const mesh = await startMesh({ peers: 5, events: 20_000, seed: 2026, pageLatencyMs: 30, generate: { sharedTsRate: 0.2 } });
+// A history that ends about now (0.5 s between events on average), as a live mesh's would.
+const startNs = BigInt(Date.now() - 20_000 * 500) * 1_000_000n;
+const mesh = await startMesh({ peers: 5, events: 20_000, seed: 2026, pageLatencyMs: 30, generate: { sharedTsRate: 0.2, startNs } });
 // A brand-new nara to restore into: it knows the mesh, but holds no events.
 const fresh = startPeer({ nara: generateNaras(7, 99)[6]!, naras: mesh.naras, knownKeys: { [mesh.client.name]: mesh.client.publicKey } });
 let failed = false;

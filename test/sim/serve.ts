@@ -50,7 +50,8 @@ const mesh = await startMesh({
   seed: num("seed", 1),
   overlap: num("overlap", 0.5),
   pageLatencyMs: num("latency"),
-  generate: { sharedTsRate: num("shared"), unknownRate: num("unknown") },
+  // History ending about now (0.5 s apart on average), as a live nara's would: the progress ETA estimates from it.
+  generate: { sharedTsRate: num("shared"), unknownRate: num("unknown"), startNs: BigInt(Date.now() - num("events", 2000)! * 500) * 1_000_000n },
   faults,
   tailscale: args.tailscale === true,
 });
