@@ -102,6 +102,9 @@ export async function fetchPeer(
       const tsLo = new Float64Array(n);
       const pageTs = page.nextCursor ?? "";
       let pageTsIds: Set<string> | undefined = isDecimal(pageTs) ? new Set() : undefined;
+      // Compared as numbers (both halves exact): no text comparison per event.
+      const boundary = tsMark(boundaryTs);
+      const pageMark = tsMark(pageTs);
       if (pageTs === boundaryTs && pageTsIds) pageTsIds = new Set(boundaryIds);
       for (let i = 0; i < n; i++) {
         const flags = page.flags[i]!;
@@ -114,22 +117,22 @@ export async function fetchPeer(
           }
           continue;
         }
-        const tsStart = page.tsStart[i]!;
-        const tsLen = page.tsEnd[i]! - tsStart;
-        const atBoundary = boundaryTs.length === tsLen && tokenEquals(bytes, tsStart, boundaryTs);
-        const atPageTs = pageTsIds !== undefined && pageTs.length === tsLen && tokenEquals(bytes, tsStart, pageTs);
+        const at = keep.length;
+        splitTsInto(bytes, page.tsStart[i]!, page.tsEnd[i]!, tsHi, tsLo, at);
+        const hi = tsHi[at]!;
+        const lo = tsLo[at]!;
+        const atBoundary = hi === boundary.hi && lo === boundary.lo;
+        const atPageTs = pageTsIds !== undefined && hi === pageMark.hi && lo === pageMark.lo;
         // Keys as strings only where the boundary logic needs them (one ts a page).
         if (atBoundary || atPageTs) {
           const key = idKey(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
           if (atBoundary && boundaryIds.has(key)) continue;
           if (atPageTs) pageTsIds!.add(key);
         }
-        const at = keep.length;
         if (flags & EventFlag.idEscaped || !hexWords(bytes, page.idStart[i]!, page.idEnd[i]!, idWords, at * 4)) {
           ids.add(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
           stringIds[at] = 1;
         }
-        splitTsInto(bytes, tsStart, page.tsEnd[i]!, tsHi, tsLo, at);
         keep.push(i);
       }
 
@@ -236,9 +239,14 @@ class IdList {
   }
 }
 
-function tokenEquals(b: Uint8Array, s: number, text: string): boolean {
-  for (let k = 0; k < text.length; k++) if (b[s + k] !== text.charCodeAt(k)) return false;
-  return true;
+const markHi = new Float64Array(1);
+const markLo = new Float64Array(1);
+
+/** A decimal ts as the (hi, lo) halves events are split into; NaN halves (never equal) when it is not decimal. */
+function tsMark(text: string): { hi: number; lo: number } {
+  if (!isDecimal(text)) return { hi: NaN, lo: NaN };
+  splitTsInto(utf8Encoder.encode(text), 0, text.length, markHi, markLo, 0);
+  return { hi: markHi[0]!, lo: markLo[0]! };
 }
 
 function toBatch(

@@ -6,20 +6,27 @@
  * goes through a Map; see `hexWords`.
  */
 
+/** Lowercase hex digit values; 16 marks anything else. */
+const HEX = new Uint8Array(256).fill(16);
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) HEX[0x61 + c] = 10 + c;
+
 /** Parses 32 lowercase hex bytes at `s` into out[at..at+3]; false when they are not that. */
 export function hexWords(b: Uint8Array, s: number, e: number, out: Uint32Array, at: number): boolean {
   if (e - s !== 32) return false;
+  let bad = 0;
   for (let w = 0; w < 4; w++) {
     let v = 0;
+    const base = s + w * 8;
     for (let k = 0; k < 8; k++) {
-      const c = b[s + w * 8 + k]!;
-      const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
-      if (d < 0) return false;
-      v = (v << 4) | d;
+      const d = HEX[b[base + k]!]!;
+      bad |= d;
+      v = (v << 4) | (d & 15);
     }
     out[at + w] = v >>> 0;
   }
-  return true;
+  // Any non-hex byte set bit 4 (16) in `bad`.
+  return (bad & 16) === 0;
 }
 
 /** The id text of four words (for ties against string ids, and for messages). */
