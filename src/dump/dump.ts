@@ -56,13 +56,12 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
   try {
     const peers = await runDump(opts, collector, hooks);
     const okPeers = peers.filter((p) => p.status === "ok").length;
-    const gotAny = peers.some((p) => p.events > 0 || p.status !== "failed");
-    const exitCode: ExitCode =
-      okPeers === peers.length ? ExitCode.ok : okPeers === 0 && !peers.some((p) => p.events > 0) ? ExitCode.failed : ExitCode.partial;
+    const gotAny = peers.some((p) => p.events > 0);
+    const exitCode: ExitCode = okPeers === peers.length ? ExitCode.ok : okPeers === 0 && !gotAny ? ExitCode.failed : ExitCode.partial;
 
     let written = 0;
     let target = output?.target ?? "stdout";
-    if (exitCode === ExitCode.failed && !gotAny) {
+    if (exitCode === ExitCode.failed) {
       // Nothing came back: no file that looks like a backup.
       output?.abort();
       target = "(nothing written)";
