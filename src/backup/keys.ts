@@ -1,72 +1,21 @@
 /**
- * Public keys of emitters, for checking event signatures offline, and
- * Ed25519 verification with node:crypto's native implementation (about 25x
- * faster than @noble/ed25519, which src/identity/crypto.ts uses; a test
- * checks that both give the same verdicts on the Go vectors).
+ * Public keys of emitters, for checking event signatures offline with the
+ * native Ed25519 of src/identity/crypto.ts (checked against the Go vectors).
  *
  * Keys come from two places: `--keys FILE` (trusted: a key given there is the
  * only key accepted for that name) and the hey-there and chau events of the
  * backups being checked (learned: a backup verifies itself, which proves
  * that it is consistent, not who wrote it).
  */
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ExitCode, NaraError, usageError } from "../errors.ts";
-import { fromBase64, sha256 } from "../identity/crypto.ts";
-import { signablePreimage } from "../events/id.ts";
-
-/** DER SubjectPublicKeyInfo header of an Ed25519 key; the 32 raw key bytes follow. */
-export const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-
-/** A native public key from 32 raw bytes; null when they are not a usable Ed25519 key. */
-export function publicKeyObject(raw: Uint8Array): KeyObject | null {
-  if (raw.length !== 32) return null;
-  try {
-    return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: "der", type: "spki" });
-  } catch {
-    return null;
-  }
-}
-
-/** Ed25519 verification of a raw 64-byte signature; false on anything malformed. */
-export function nativeVerify(signature: Uint8Array, message: Uint8Array, key: KeyObject | null): boolean {
-  if (key === null || signature.length !== 64) return false;
-  try {
-    return cryptoVerify(null, message, key, signature);
-  } catch {
-    return false;
-  }
-}
+import { ed25519PublicKey, edVerifyRaw, fromBase64 } from "../identity/crypto.ts";
 
 /** Decodes a Base64 signature as Go's StdEncoding does; null unless it is 64 bytes. */
 export function decodeSignature(sigB64: string): Uint8Array | null {
   const sig = fromBase64(sigB64);
   return sig !== null && sig.length === 64 ? sig : null;
-}
-
-const keyCache = new Map<string, KeyObject | null>();
-
-/**
- * Same contract as src/events/id.ts verifyEventSignature (Base64 signature
- * and key, the event's fields), with native Ed25519.
- */
-export function verifyEventSignatureNative(
-  sigB64: string,
-  publicKeyB64: string,
-  id: string,
-  tsDecimal: string,
-  svc: string,
-  emitter: string,
-  content: string,
-): boolean {
-  let key = keyCache.get(publicKeyB64);
-  if (key === undefined) {
-    const raw = fromBase64(publicKeyB64);
-    key = raw === null ? null : publicKeyObject(raw);
-    keyCache.set(publicKeyB64, key);
-  }
-  const sig = decodeSignature(sigB64);
-  return sig !== null && nativeVerify(sig, sha256(signablePreimage(id, tsDecimal, svc, emitter, content)), key);
 }
 
 /** Decodes a Base64 public key; null unless it is 32 bytes. */
@@ -168,7 +117,7 @@ export class KeyRing {
     if (k === undefined) {
       k = this.raw.length;
       this.raw.push(raw);
-      this.#objects.push(publicKeyObject(raw));
+      this.#objects.push(ed25519PublicKey(raw));
       this.#byB64.set(b64, k);
       this.onNewKey?.(k, raw);
     }
@@ -222,7 +171,7 @@ export class KeyRing {
   /** Does any key of `name` verify `signature` over `message`? */
   verifyAny(name: string, signature: Uint8Array, message: Uint8Array, skip = -1): boolean {
     for (const k of this.#byName.get(name) ?? []) {
-      if (k !== skip && nativeVerify(signature, message, this.#objects[k]!)) return true;
+      if (k !== skip && edVerifyRaw(signature, message, this.#objects[k]!)) return true;
     }
     return false;
   }

@@ -8,7 +8,8 @@
  * started from a Blob URL: nothing to list as an entrypoint for
  * `bun build --compile`, and nothing to find on disk at run time.
  */
-import { nativeVerify, type KeyRing } from "./keys.ts";
+import { edVerifyRaw } from "../identity/crypto.ts";
+import type { KeyRing } from "./keys.ts";
 
 const WORKER_SOURCE = `
 const { createPublicKey, verify } = require("node:crypto");
@@ -120,7 +121,7 @@ export class SigChecker<T> {
   add(hash: Uint8Array, sig: Uint8Array, keyIndex: number, meta: T): void | Promise<void> {
     if (this.threads === 0) {
       this.#checked++;
-      this.#onResult(meta, nativeVerify(sig, hash, this.#keys.object(keyIndex)), keyIndex, hash, sig);
+      this.#onResult(meta, edVerifyRaw(sig, hash, this.#keys.object(keyIndex)), keyIndex, hash, sig);
       return;
     }
     const b = this.#batch;

@@ -27,14 +27,34 @@ export const edSign = (message: Uint8Array, seed: Uint8Array): Uint8Array => ed.
 const SPKI_ED25519 = Buffer.from("302a300506032b6570032100", "hex");
 const keyObjects = new Map<string, KeyObject>();
 
-function keyObject(raw: Uint8Array): KeyObject {
+/** A native Ed25519 public key from its 32 raw bytes; null when they are not one. */
+export function ed25519PublicKey(raw: Uint8Array): KeyObject | null {
+  if (raw.length !== 32) return null;
+  try {
+    return createPublicKey({ key: Buffer.concat([SPKI_ED25519, raw]), format: "der", type: "spki" });
+  } catch {
+    return null;
+  }
+}
+
+function keyObject(raw: Uint8Array): KeyObject | null {
   const cacheKey = toBase64(raw);
   let k = keyObjects.get(cacheKey);
   if (!k) {
-    k = createPublicKey({ key: Buffer.concat([SPKI_ED25519, raw]), format: "der", type: "spki" });
-    if (keyObjects.size < 4096) keyObjects.set(cacheKey, k);
+    k = ed25519PublicKey(raw) ?? undefined;
+    if (k && keyObjects.size < 4096) keyObjects.set(cacheKey, k);
   }
-  return k;
+  return k ?? null;
+}
+
+/** Native Ed25519 verification of a raw 64-byte signature with a prepared key; false on anything malformed. */
+export function edVerifyRaw(signature: Uint8Array, message: Uint8Array, key: KeyObject | null): boolean {
+  if (key === null || signature.length !== 64) return false;
+  try {
+    return nativeVerify(null, message, key, signature);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -46,10 +66,6 @@ function keyObject(raw: Uint8Array): KeyObject {
 export function edVerify(signatureB64: string, message: Uint8Array, publicKey: Uint8Array | string): boolean {
   const sig = fromBase64(signatureB64);
   const key = typeof publicKey === "string" ? fromBase64(publicKey) : publicKey;
-  if (!sig || sig.length !== 64 || !key || key.length !== 32) return false;
-  try {
-    return nativeVerify(null, message, keyObject(key), sig);
-  } catch {
-    return false;
-  }
+  if (!sig || !key) return false;
+  return edVerifyRaw(sig, message, keyObject(key));
 }
