@@ -54,6 +54,8 @@ export async function openInput(path: string, opts: InputOptions = {}): Promise<
       throw usageError(`cannot read ${name}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (code ?? "unreadable")}`);
     }
     if (st.isDirectory()) throw usageError(`${name} is a directory, not a backup file`);
+    // A socket (e.g. /dev/stdin when stdin is one) cannot be opened by path; "-" reads it.
+    if (st.isSocket()) throw usageError(`cannot read ${name}: it is a socket`, 'use "-" to read standard input');
     raw = Bun.file(path).stream();
   }
   if (opts.onRead) raw = counted(raw, opts.onRead);
