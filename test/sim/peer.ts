@@ -451,18 +451,31 @@ function prunedOnImport(svc: string, p: Record<string, unknown>): boolean {
 // ---------------------------------------------------------------------------
 // The ledger
 
+/** A ledger's events, ids and tie groups laid out for serving pages cheaply. */
+type Joined = {
+  /** Event bytes joined by commas; event i is [start[i], end[i]). */
+  bytes: Uint8Array;
+  start: Float64Array;
+  end: Float64Array;
+  /** Ids back to back; id i is [idStart[i], idStart[i + 1]). */
+  ids: Uint8Array;
+  idStart: Float64Array;
+  /** One past the last index of the tie group (same ts) event i is in. */
+  groupEnd: Int32Array;
+};
+
 class SortedLedger implements Ledger {
   ts: bigint[] = [];
   ev: StoredEvent[] = [];
   readonly byId = new Map<string, StoredEvent>();
-  private joined?: { bytes: Uint8Array; start: Float64Array; end: Float64Array };
+  private joined?: Joined;
 
   /**
    * All events' bytes joined by commas, with where each starts and ends: a
    * run of consecutive events is then one copy (commas included), so serving
    * costs the simulator little and benchmarks measure the client.
    */
-  blob(): { bytes: Uint8Array; start: Float64Array; end: Float64Array } {
+  blob(): Joined {
     if (this.joined) return this.joined;
     const parts = this.ev.map(bytesOf);
     const start = new Float64Array(parts.length);
@@ -475,7 +488,17 @@ class SortedLedger implements Ledger {
     }
     const bytes = new Uint8Array(size).fill(0x2c);
     for (let i = 0; i < parts.length; i++) bytes.set(parts[i]!, start[i]!);
-    this.joined = { bytes, start, end };
+    // The ids back to back too (for the body signature), and where each tie group ends.
+    const idParts = this.ev.map((e) => encoder.encode(e.id));
+    const idStart = new Float64Array(idParts.length + 1);
+    for (let i = 0; i < idParts.length; i++) idStart[i + 1] = idStart[i]! + idParts[i]!.length;
+    const ids = new Uint8Array(idStart[idParts.length]!);
+    for (let i = 0; i < idParts.length; i++) ids.set(idParts[i]!, idStart[i]!);
+    const groupEnd = new Int32Array(this.ev.length);
+    for (let i = this.ev.length - 1; i >= 0; i--) {
+      groupEnd[i] = i + 1 < this.ev.length && this.ev[i + 1]!.ts === this.ev[i]!.ts ? groupEnd[i + 1]! : i + 1;
+    }
+    this.joined = { bytes, start, end, ids, idStart, groupEnd };
     return this.joined;
   }
 
@@ -620,9 +643,11 @@ export function startPeer(opts: PeerOptions): SimPeer {
   };
 
   // ---- /ping
+  const pingHead = `{"from":${goJson(name)},"mesh_ip":${goJson(nara.meshIp)},"public_key":${goJson(nara.publicKey)},"t":`;
   const handlePing = (): Response => {
     stats.pings++;
-    const body = goJson({ from: name, mesh_ip: nara.meshIp, public_key: nara.publicKey, t: BigInt(Math.floor(now())) * 1_000_000n }) + "\n";
+    // Same bytes as goJson of {from, mesh_ip, public_key, t}; only t changes, so the rest is built once.
+    const body = `${pingHead}${BigInt(Math.floor(now())) * 1_000_000n}}\n`;
     return json(body, 200);
   };
 
@@ -663,10 +688,9 @@ export function startPeer(opts: PeerOptions): SimPeer {
     const idx: number[] = [];
     // Walk groups of equal ts; shuffle each group (per request) so both the
     // order among ties and which ties make it into a full page are arbitrary.
+    const { groupEnd } = ledger.blob();
     while (picked.length < size && i < ev.length) {
-      const t = ev[i]!.ts;
-      let j = i + 1;
-      while (j < ev.length && ev[j]!.ts === t) j++;
+      const j = groupEnd[i]!;
       if (j - i === 1) {
         if (keep(ev[i]!)) {
           picked.push(ev[i]!);
@@ -690,7 +714,19 @@ export function startPeer(opts: PeerOptions): SimPeer {
   const buildPage = (picked: StoredEvent[], idx: number[] | undefined, next: string | undefined): { body: Uint8Array<ArrayBuffer>; ids: string[] } => {
     const tsSec = Math.floor(now() / 1000);
     const ids = picked.map((e) => e.id);
-    const preimage = sha256(syncBodyPreimage(name, tsSec, ids));
+    let preimage: Uint8Array;
+    if (idx !== undefined) {
+      // syncBodyPreimage, hashed from the ledger's joined ids run by run instead of one big string.
+      const j = ledger.blob();
+      const h = new Bun.CryptoHasher("sha256").update(`${name}:${tsSec}:`);
+      for (let r = 0; r < idx.length; ) {
+        let e = r + 1;
+        while (e < idx.length && idx[e] === idx[e - 1]! + 1) e++;
+        h.update(j.ids.subarray(j.idStart[idx[r]!]!, j.idStart[idx[e - 1]! + 1]!));
+        r = e;
+      }
+      preimage = h.digest() as Uint8Array;
+    } else preimage = sha256(syncBodyPreimage(name, tsSec, ids));
     const sig = faults.badBodySig ? wrongSigner(preimage) : nara.sign(preimage);
     const nextPart = next === undefined ? "" : `,"next_cursor":"${next}"`;
     const head = encoder.encode(`{"from":${goJson(name)},"events":${picked.length > 0 ? "[" : "null"}`);
