@@ -45,7 +45,23 @@ describe("dump-events from the command line", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(expected());
     expect(r.stderr).toContain("events from 3/3 peers");
+    // stderr is a pipe here: no progress bar redraws, only plain lines.
+    expect(r.stderr).not.toContain("\r");
     expect(r.stdout + r.stderr).not.toContain(mesh.client.soul);
+  });
+
+  test.skipIf(!Bun.which("script"))("on a terminal, stderr shows a redrawn progress bar with counts and rate", async () => {
+    const out = join(dir, "tty.jsonl");
+    const command = [bun, join(root, "src/cli.ts"), "dump-events", "--name", mesh.client.name, "--peers", staticPeers(), "-o", out, "--page-size", "50"]
+      .map((a) => `'${a}'`)
+      .join(" ");
+    // script(1) runs the command on a pseudo-terminal: stderr.isTTY is true there.
+    const r = await cli(["-qefc", command, "/dev/null"], {}, ["script"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("\r\x1b[2K");
+    expect(r.stdout).toMatch(/peers \[[#-]+\] \d+\/3 \d+%/);
+    expect(r.stdout).toMatch(/events fetched \([\d.,k]+ events\/s\)/);
+    expect(readFileSync(out, "utf8")).toBe(expected());
   });
 
   test("--json prints one summary object on stderr with the documented keys", async () => {

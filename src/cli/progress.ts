@@ -48,7 +48,8 @@ export function createProgress(opts: { enabled: boolean; stream?: ProgressStream
       const t = now();
       if (t - lastDraw < REDRAW_EVERY_MS) return;
       lastDraw = t;
-      const width = Math.max(20, (stream.columns ?? 80) - 1);
+      // A terminal that reports no size (0 columns, e.g. script(1) or a bare pty) gets 80.
+      const width = Math.max(20, (stream.columns || 80) - 1);
       stream.write(CLEAR_LINE + renderLine(state, t - start, width));
       drawn = true;
     },
