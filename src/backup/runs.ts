@@ -14,6 +14,7 @@ import { splitTsInto } from "../events/scan.ts";
 import { Cursor } from "./cursor.ts";
 import { Head, compareIntTokens, setIdKey } from "./order.ts";
 import { SEAL_BLOCK, type SealedReader, type SealedWriter } from "./tempfile.ts";
+import { grown } from "../typed.ts";
 
 export const RECORD_HEADER = 32;
 /** What one event costs in memory besides its bytes: index arrays with growth slack, the sort's index. */
@@ -25,12 +26,6 @@ const F_ESCAPED = 2;
 const F_HEX = 4;
 
 export type RunStats = { duplicates: number; replaced: number };
-
-function grown<T extends Float64Array | Uint32Array | Uint8Array>(a: T, size: number): T {
-  const next = new (a.constructor as new (n: number) => T)(size);
-  next.set(a);
-  return next;
-}
 
 /** Events gathered for one run, with their bytes in an arena of chunks. */
 export class RunBuilder {

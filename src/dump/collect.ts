@@ -1,6 +1,7 @@
 import { EventFlag, compactJson } from "../events/scan.ts";
-import { IdIndex, hexStringWords, wordsHex } from "./idtable.ts";
+import { EntryIndex, hexStringWords, wordsHex } from "./idtable.ts";
 import { STRING_ID, type PageBatch } from "./messages.ts";
+import { grown } from "../typed.ts";
 
 /** Arena chunk size: big enough for few copies, small enough that the last chunk's slack stays small. */
 const CHUNK = 4 * 1024 * 1024;
@@ -35,7 +36,7 @@ export type CollectStats = {
 export class Collector {
   readonly stats: CollectStats = { fetched: 0, unique: 0, duplicates: 0, replaced: 0, existing: 0, bytes: 0 };
   /** Hex ids (nearly all of them) by their four words; other ids by their string key. */
-  private readonly index = new IdIndex();
+  private readonly index = new EntryIndex();
   private readonly byString = new Map<string, number>();
   private readonly stringOf = new Map<number, string>();
   private count = 0;
@@ -157,17 +158,12 @@ export class Collector {
 
   private grow(): void {
     const size = this.tsHi.length * 2;
-    const g = <T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(a: T): T => {
-      const next = new (a.constructor as new (n: number) => T)(size);
-      next.set(a);
-      return next;
-    };
-    this.tsHi = g(this.tsHi);
-    this.tsLo = g(this.tsLo);
-    this.chunkOf = g(this.chunkOf);
-    this.offsetOf = g(this.offsetOf);
-    this.lengthOf = g(this.lengthOf);
-    this.state = g(this.state);
+    this.tsHi = grown(this.tsHi, size);
+    this.tsLo = grown(this.tsLo, size);
+    this.chunkOf = grown(this.chunkOf, size);
+    this.offsetOf = grown(this.offsetOf, size);
+    this.lengthOf = grown(this.lengthOf, size);
+    this.state = grown(this.state, size);
   }
 
   /** Event numbers ordered by (ts, id), without those --ids-from holds: two dumps of the same events are byte-identical. */

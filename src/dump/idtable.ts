@@ -36,22 +36,40 @@ export function wordsHex(words: Uint32Array, at: number): string {
   return out;
 }
 
+/** `hexWords` for an id already decoded to a string. */
+export function hexTextWords(id: string, out: Uint32Array, at: number): boolean {
+  if (id.length !== 32) return false;
+  let bad = 0;
+  for (let w = 0; w < 4; w++) {
+    let v = 0;
+    for (let k = 0; k < 8; k++) {
+      const c = id.charCodeAt(w * 8 + k);
+      const d = c < 256 ? HEX[c]! : 16;
+      bad |= d;
+      v = (v << 4) | (d & 15);
+    }
+    out[at + w] = v >>> 0;
+  }
+  return (bad & 16) === 0;
+}
+
 /** Parses a 32-character lowercase hex string; undefined when it is not one. */
 export function hexStringWords(id: string): Uint32Array | undefined {
-  if (id.length !== 32) return undefined;
   const out = new Uint32Array(4);
-  return hexWords(new TextEncoder().encode(id), 0, 32, out, 0) ? out : undefined;
+  return hexTextWords(id, out, 0) ? out : undefined;
 }
 
 const EMPTY = -1;
 
 /**
- * Hex ids -> entry numbers, by open addressing. The words of each entry are
+ * Hex ids -> the dump collector's entry numbers, by open addressing. (The
+ * restore, verify and stats index, src/restore/idindex.ts, keeps a per-id
+ * record in its slots instead; both parse ids with hexWords/hexTextWords.) The words of each entry are
  * kept once, here, indexed by entry number: the table's slots hold only
  * entry numbers (4 bytes a slot), and the collector reads the words back to
  * break ts ties.
  */
-export class IdIndex {
+export class EntryIndex {
   /** Four words per entry number; entries whose ids are strings leave theirs zero. */
   words = new Uint32Array(4 * 1024);
   private slots = new Int32Array(1 << 12).fill(EMPTY);

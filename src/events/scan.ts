@@ -5,6 +5,8 @@
  * `ts` (nanoseconds, > 2^53) never becomes a JS number.
  */
 
+import { grown } from "../typed.ts";
+
 export class ScanError extends Error {
   constructor(
     readonly reason: string,
@@ -291,12 +293,6 @@ function stringValue(b: Uint8Array, s: number, e: number): string {
   return text.includes("\\") ? (JSON.parse(text) as string) : text.slice(1, -1);
 }
 
-function grow<T extends Uint32Array | Int32Array | Uint8Array>(a: T, size: number): T {
-  const next = new (a.constructor as new (n: number) => T)(size);
-  next.set(a);
-  return next;
-}
-
 /** Scans a whole `/events/sync` response body. Throws ScanError on anything malformed or truncated. */
 export function scanSyncPage(b: Uint8Array): SyncPage {
   let cap = 1024;
@@ -332,13 +328,13 @@ export function scanSyncPage(b: Uint8Array): SyncPage {
           const n = page.count;
           if (n === cap) {
             cap *= 2;
-            page.start = grow(page.start, cap);
-            page.end = grow(page.end, cap);
-            page.idStart = grow(page.idStart, cap);
-            page.idEnd = grow(page.idEnd, cap);
-            page.tsStart = grow(page.tsStart, cap);
-            page.tsEnd = grow(page.tsEnd, cap);
-            page.flags = grow(page.flags, cap);
+            page.start = grown(page.start, cap);
+            page.end = grown(page.end, cap);
+            page.idStart = grown(page.idStart, cap);
+            page.idEnd = grown(page.idEnd, cap);
+            page.tsStart = grown(page.tsStart, cap);
+            page.tsEnd = grown(page.tsEnd, cap);
+            page.flags = grown(page.flags, cap);
           }
           page.start[n] = j;
           j = scanEventAt(b, j, ev);

@@ -9,16 +9,14 @@
  * goes to an ordinary Map.
  */
 
+import { hexTextWords } from "../dump/idtable.ts";
+
 const WORDS = 6; // id (4 words), meta, line
 const META_SIGNED = 1 << 16;
 const META_SELECTED = 1 << 17;
 export const MAX_INPUTS = 0xfffe;
 
 export type IdEntry = { input: number; line: number; signed: boolean; selected: boolean };
-
-const HEX = new Int8Array(128).fill(-1);
-for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
-for (let i = 0; i < 6; i++) HEX[0x61 + i] = 10 + i;
 
 export class IdIndex {
   #table: Uint32Array;
@@ -50,19 +48,7 @@ export class IdIndex {
 
   /** Parses a 32-char lowercase hex ID into #w; false for anything else. */
   #parse(id: string): boolean {
-    if (id.length !== 32) return false;
-    const w = this.#w;
-    for (let k = 0; k < 4; k++) {
-      let v = 0;
-      for (let j = 0; j < 8; j++) {
-        const c = id.charCodeAt(k * 8 + j);
-        const d = c < 128 ? HEX[c]! : -1;
-        if (d < 0) return false;
-        v = (v << 4) | d;
-      }
-      w[k] = v >>> 0;
-    }
-    return true;
+    return hexTextWords(id, this.#w, 0);
   }
 
   #hash(): number {
