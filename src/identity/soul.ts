@@ -2,7 +2,8 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { NaraError, ExitCode } from "../errors.ts";
 import { base58Decode, base58Encode } from "./base58.ts";
-import { edPublicKey, edSign, toBase64, utf8 } from "./crypto.ts";
+import type { KeyObject } from "node:crypto";
+import { edPublicKey, edSignWith, edSigningKey, toBase64, utf8 } from "./crypto.ts";
 
 export type SoulErrorClass = "wrong_length" | "bad_base58_char" | "bond_mismatch";
 
@@ -27,25 +28,31 @@ export const bondTag = (seed: Uint8Array, name: string): Uint8Array =>
  */
 export class Identity {
   readonly #seed: Uint8Array;
+  readonly #signingKey: KeyObject;
+  #publicKey: string | undefined;
   readonly name: string;
-  /** Base64 of the 32-byte Ed25519 public key. */
-  readonly publicKey: string;
   /** Base58(SHA256(soul bytes || name)). */
   readonly naraId: string;
 
   constructor(name: string, soulBytes: Uint8Array) {
     this.name = name;
     this.#seed = soulBytes.slice(0, 32);
-    this.publicKey = toBase64(edPublicKey(this.#seed));
+    this.#signingKey = edSigningKey(this.#seed);
     const idInput = new Uint8Array(soulBytes.length + utf8(name).length);
     idInput.set(soulBytes);
     idInput.set(utf8(name), soulBytes.length);
     this.naraId = base58Encode(nobleSha256(idInput));
   }
 
+  /** Base64 of the 32-byte Ed25519 public key; derived on first use (a fetch worker only signs). */
+  get publicKey(): string {
+    this.#publicKey ??= toBase64(edPublicKey(this.#seed));
+    return this.#publicKey;
+  }
+
   /** Base64 Ed25519 signature of the message (UTF-8 when a string). */
   sign(message: Uint8Array | string): string {
-    return toBase64(edSign(typeof message === "string" ? utf8(message) : message, this.#seed));
+    return toBase64(edSignWith(typeof message === "string" ? utf8(message) : message, this.#signingKey));
   }
 
   /** Raw seed, for key derivation (e.g. backup encryption). Never print it. */
