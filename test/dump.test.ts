@@ -137,6 +137,21 @@ describe("a complete dump", () => {
     expect(r.logs.some((l) => l.includes("earlier.jsonl:2:"))).toBe(true);
   });
 
+  test("to a file, events are written once every peer is past them: memory holds pages, not the backup", async () => {
+    // One peer: each page moves the floor to its last ts, so about one page is held at a time.
+    const one = { peers: [mesh.peers[0]!], client: mesh.client };
+    const r = await dump(one, { settings: { pageSize: 100 } });
+    expect(r.text).toBe(expected(mesh.peers[0]!.events.list()));
+    const perEvent = r.summary.bytes / r.summary.unique;
+    expect(r.summary.unique).toBeGreaterThan(1000);
+    expect(r.summary.peakHeldBytes).toBeGreaterThan(50 * perEvent);
+    expect(r.summary.peakHeldBytes).toBeLessThan(200 * perEvent);
+    // All peers at once: the floor is the slowest peer's, still short of the whole backup.
+    const all = await dump(mesh, { concurrency: 16, settings: { pageSize: 100 } });
+    expect(all.text).toBe(expected(mesh.allEvents));
+    expect(all.summary.peakHeldBytes).toBeLessThan(all.summary.bytes);
+  });
+
   test("a missing --ids-from file skips nothing", async () => {
     const r = await dump(mesh, { idsFrom: join(dir, "does-not-exist.jsonl") });
     expect(r.text).toBe(expected(mesh.allEvents));

@@ -156,6 +156,7 @@ export function summaryJson(s: DumpSummary) {
     duplicates: s.duplicates,
     replaced: s.replaced,
     existing: s.existing,
+    late: s.late,
     bytes: s.bytes,
     seconds: Number(s.seconds.toFixed(3)),
   };

@@ -10,6 +10,14 @@ const CHUNK = 4 * 1024 * 1024;
 const SIGNED = 1;
 /** Held by an earlier backup (`--ids-from`): counted, never written. */
 const EXISTING = 2;
+/** Handed out by `drain`: its bytes are (being) written and a later copy cannot replace it. */
+const RELEASED = 4;
+
+/** A timestamp as the exact (hi, lo) halves of `splitTsInto`; ±Infinity for "before/after everything". */
+export type TsFloor = { hi: number; lo: number };
+export const BEFORE_ALL: TsFloor = { hi: -Infinity, lo: 0 };
+export const AFTER_ALL: TsFloor = { hi: Infinity, lo: 0 };
+const below = (hi: number, lo: number, f: TsFloor): boolean => hi < f.hi || (hi === f.hi && lo < f.lo);
 
 export type CollectStats = {
   /** Events received from all peers. */
@@ -24,6 +32,14 @@ export type CollectStats = {
   existing: number;
   /** Bytes of the kept events (without line breaks). */
   bytes: number;
+  /**
+   * New events older than what was already written: a peer served them
+   * after promising (by its cursor) only newer ones. Kept and written, but
+   * out of order.
+   */
+  late: number;
+  /** The most event bytes held in memory at once, waiting to be written. */
+  peakHeldBytes: number;
 };
 
 /**
@@ -32,9 +48,15 @@ export type CollectStats = {
  * is freed as soon as it is read: memory follows the unique events, not the
  * (overlapping) pages. Per event it keeps 4 id words, the split ts, where its
  * bytes are and a state byte; no string or object per event.
+ *
+ * Events leave in ts order through `drain(floor)`: once no peer can send
+ * anything older than `floor`, everything below it is final, so it is
+ * sorted, written and its arena chunks reused. Only the ids stay (for
+ * dedup); the bytes in memory are those of the window between the slowest
+ * and the fastest peer.
  */
 export class Collector {
-  readonly stats: CollectStats = { fetched: 0, unique: 0, duplicates: 0, replaced: 0, existing: 0, bytes: 0 };
+  readonly stats: CollectStats = { fetched: 0, unique: 0, duplicates: 0, replaced: 0, existing: 0, bytes: 0, late: 0, peakHeldBytes: 0 };
   /** Hex ids (nearly all of them) by their four words; other ids by their string key. */
   private readonly index = new EntryIndex();
   private readonly byString = new Map<string, number>();
@@ -46,8 +68,21 @@ export class Collector {
   private offsetOf = new Uint32Array(1024);
   private lengthOf = new Uint32Array(1024);
   private state = new Uint8Array(1024);
-  private readonly chunks: Buffer[] = [];
+  /** Arena chunks; a slot is emptied once every event in it has been written. */
+  private readonly chunks: (Buffer | undefined)[] = [];
+  /** Events in each chunk not yet written. */
+  private live: number[] = [];
+  /** Emptied chunks, reused before allocating. */
+  private readonly spare: Buffer[] = [];
   private used = CHUNK;
+  /** Entries kept and not yet drained (ids of EXISTING entries are never here). */
+  private held = new Uint32Array(1024);
+  private heldCount = 0;
+  private heldBytes = 0;
+  /** Everything below this has been drained. */
+  private drained: TsFloor = BEFORE_ALL;
+  /** Reused by every `lines` call: drains are written one after the other. */
+  private lineBuffer: Buffer | undefined;
 
   /** Ids to leave out because an earlier backup has them. */
   skipExisting(keys: Iterable<string>): void {
@@ -89,8 +124,11 @@ export class Collector {
         }
         s.duplicates++;
         // Two copies of one event can differ in bytes (a peer that dropped `sig`): keep the signed one.
-        if (isSigned && !(st & SIGNED)) {
+        // (A released copy is final: every peer had moved past its ts when it was drained.)
+        if (isSigned && !(st & (SIGNED | RELEASED))) {
           s.bytes -= this.lengthOf[at]!;
+          this.heldBytes -= this.lengthOf[at]!;
+          this.unlive(this.chunkOf[at]!);
           this.state[at] = st | SIGNED;
           this.tsHi[at] = tsHi[i]!;
           this.tsLo[at] = tsLo[i]!;
@@ -110,6 +148,8 @@ export class Collector {
       this.tsHi[n] = tsHi[i]!;
       this.tsLo[n] = tsLo[i]!;
       this.state[n] = isSigned ? SIGNED : 0;
+      if (below(tsHi[i]!, tsLo[i]!, this.drained)) s.late++;
+      this.hold(n);
       s.unique++;
       const from = start[i]!;
       const to = end[i]!;
@@ -126,12 +166,21 @@ export class Collector {
         runFrom = from;
       }
       runTo = to;
-      this.chunkOf[n] = this.chunks.length - 1;
+      const c = this.chunks.length - 1;
+      this.chunkOf[n] = c;
+      this.live[c]!++;
       this.offsetOf[n] = this.used + (from - runFrom);
       this.lengthOf[n] = to - from;
       s.bytes += to - from;
+      this.heldBytes += to - from;
     }
     if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
+    if (this.heldBytes > s.peakHeldBytes) s.peakHeldBytes = this.heldBytes;
+  }
+
+  private hold(n: number): void {
+    if (this.heldCount === this.held.length) this.held = grown(this.held, this.held.length * 2);
+    this.held[this.heldCount++] = n;
   }
 
   private flushRun(page: Buffer, from: number, to: number): void {
@@ -140,20 +189,40 @@ export class Collector {
   }
 
   private newChunk(atLeast: number): void {
-    this.chunks.push(Buffer.allocUnsafe(Math.max(CHUNK, atLeast)));
+    const last = this.chunks.length - 1;
+    const reuse = atLeast <= CHUNK ? this.spare.pop() : undefined;
+    this.chunks.push(reuse ?? Buffer.allocUnsafe(Math.max(CHUNK, atLeast)));
+    this.live.push(0);
     this.used = 0;
+    // The chunk being left may already be all written.
+    if (last >= 0 && this.live[last] === 0) this.retire(last);
+  }
+
+  /** One event of chunk `c` is written or replaced; an all-written chunk that is no longer filled is reused. */
+  private unlive(c: number): void {
+    if (--this.live[c]! === 0 && c !== this.chunks.length - 1) this.retire(c);
+  }
+
+  private retire(c: number): void {
+    const chunk = this.chunks[c];
+    this.chunks[c] = undefined;
+    // Oversized chunks (one huge event) are left to the GC.
+    if (chunk && chunk.length === CHUNK) this.spare.push(chunk);
   }
 
   private storeOne(n: number, page: Buffer, s: number, e: number, flags: number): void {
     const raw = flags & EventFlag.multiline ? Buffer.from(compactJson(page.subarray(s, e))) : page.subarray(s, e);
     const len = raw.length;
     if (this.used + len > CHUNK || this.chunks.length === 0) this.newChunk(len);
-    raw.copy(this.chunks[this.chunks.length - 1]!, this.used);
-    this.chunkOf[n] = this.chunks.length - 1;
+    const c = this.chunks.length - 1;
+    raw.copy(this.chunks[c]!, this.used);
+    this.chunkOf[n] = c;
+    this.live[c]!++;
     this.offsetOf[n] = this.used;
     this.lengthOf[n] = len;
     this.used += len;
     this.stats.bytes += len;
+    this.heldBytes += len;
   }
 
   private grow(): void {
@@ -166,14 +235,43 @@ export class Collector {
     this.state = grown(this.state, size);
   }
 
-  /** Event numbers ordered by (ts, id), without those --ids-from holds: two dumps of the same events are byte-identical. */
-  sortedOrder(): Uint32Array {
-    const order = new Uint32Array(this.stats.unique);
-    let k = 0;
-    for (let i = 0; i < this.count; i++) if (!(this.state[i]! & EXISTING)) order[k++] = i;
-    const { tsHi, tsLo } = this;
+  /**
+   * The held events below `floor`, ordered by (ts, id), now released: the
+   * caller writes them (with `lines`) before the next drain. Two dumps of
+   * the same events are byte-identical; draining everything at once
+   * (`AFTER_ALL`) or floor by floor gives the same bytes, since every drain
+   * holds only events older than everything held back.
+   */
+  drain(floor: TsFloor): Uint32Array {
+    const { held, tsHi, tsLo, state } = this;
+    const out = new Uint32Array(this.heldCount);
+    let taken = 0;
+    let kept = 0;
+    for (let k = 0; k < this.heldCount; k++) {
+      const n = held[k]!;
+      if (below(tsHi[n]!, tsLo[n]!, floor)) {
+        out[taken++] = n;
+        state[n]! |= RELEASED;
+      } else held[kept++] = n;
+    }
+    this.heldCount = kept;
+    if (below(this.drained.hi, this.drained.lo, floor)) this.drained = floor;
+    const order = out.subarray(0, taken);
     order.sort((a, b) => tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b));
     return order;
+  }
+
+  /** Events kept and not yet drained. */
+  get heldEvents(): number {
+    return this.heldCount;
+  }
+
+  /** Bytes of arena chunks allocated (in use or spare). */
+  get arenaBytes(): number {
+    let n = 0;
+    for (const c of this.chunks) n += c?.length ?? 0;
+    for (const c of this.spare) n += c.length;
+    return n;
   }
 
   /** Ids compare as strings; for two hex ids the words give the same order without making strings. */
@@ -200,7 +298,7 @@ export class Collector {
    * so writing 100 MB leaves 1 MB of garbage, not 100.
    */
   *lines(order: Uint32Array, chunkSize = 1 << 20): Generator<Uint8Array> {
-    let out = Buffer.allocUnsafe(chunkSize);
+    let out = (this.lineBuffer ??= Buffer.allocUnsafe(chunkSize));
     let used = 0;
     const { chunks, chunkOf, offsetOf, lengthOf } = this;
     for (let k = 0; k < order.length; k++) {
@@ -212,11 +310,15 @@ export class Collector {
         used = 0;
       }
       const off = offsetOf[n]!;
+      const c = chunkOf[n]!;
       // Buffer#copy takes offsets: no view object per event.
-      chunks[chunkOf[n]!]!.copy(out, used, off, off + len);
+      chunks[c]!.copy(out, used, off, off + len);
       used += len;
       out[used++] = 0x0a;
+      this.heldBytes -= len;
+      this.unlive(c);
     }
     if (used > 0) yield out.subarray(0, used);
   }
+
 }

@@ -1,4 +1,4 @@
-import type { Collector } from "./collect.ts";
+import { AFTER_ALL, BEFORE_ALL, type Collector, type TsFloor } from "./collect.ts";
 import type { FetchSettings, FromWorker, PeerReport, PeerTarget, ToWorker } from "./messages.ts";
 
 export type DumpPlan = {
@@ -24,6 +24,8 @@ export type CoordinatorEvents = {
   onPage?: (page: { peer: string; page: number; events: number; bytes: number }, progress: DumpProgress) => void;
   onLog?: (peer: string, level: "warn" | "debug", message: string) => void;
   onPeerDone?: (report: PeerReport, progress: DumpProgress) => void;
+  /** No peer will send anything older than `floor` any more (it only rises). */
+  onFloor?: (floor: TsFloor) => void;
 };
 
 /** How long past a peer's own deadline the coordinator waits before declaring it lost. */
@@ -49,6 +51,18 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
   const reports = new Map<string, PeerReport>();
   const share = new Map<string, number>();
   const received = new Map<string, { pages: number; events: number; bytes: number }>();
+  /** Per peer: it sends nothing older than this any more. Peers not started yet could send anything. */
+  const floors = new Map<string, TsFloor>(plan.peers.map((p) => [p.name, BEFORE_ALL]));
+  let floor = BEFORE_ALL;
+  const raiseFloor = (peer: string, to: TsFloor) => {
+    floors.set(peer, to);
+    let min = AFTER_ALL;
+    for (const f of floors.values()) if (f.hi < min.hi || (f.hi === min.hi && f.lo < min.lo)) min = f;
+    if (min.hi > floor.hi || (min.hi === floor.hi && min.lo > floor.lo)) {
+      floor = min;
+      events.onFloor?.(floor);
+    }
+  };
   const poolSize = Math.max(1, Math.min(plan.workers, plan.peers.length));
   const perWorker = Math.max(1, Math.ceil(plan.concurrency / poolSize));
 
@@ -70,6 +84,7 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
       }
       reports.set(report.name, report);
       events.onPeerDone?.(report, progress());
+      raiseFloor(report.name, AFTER_ALL);
       if (slot) dispatch(slot);
       if (reports.size === plan.peers.length) {
         for (const s of slots) s.worker.terminate();
@@ -110,14 +125,17 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
         const m = e.data;
         if (m.type === "page") {
           if (reports.has(m.peer)) return;
-          const size = m.bytes.length;
-          collector.add(m);
-          // The page's bytes are copied out: free its buffer now rather than at the next GC.
-          (m.bytes.buffer as ArrayBuffer).transfer(0);
+          const size = m.served;
+          if (m.count > 0) {
+            collector.add(m);
+            // The page's bytes are copied out: free its buffer now rather than at the next GC.
+            (m.bytes.buffer as ArrayBuffer).transfer(0);
+          }
           share.set(m.peer, m.progress);
           const r = received.get(m.peer) ?? { pages: 0, events: 0, bytes: 0 };
           received.set(m.peer, { pages: r.pages + 1, events: r.events + m.count, bytes: r.bytes + size });
           events.onPage?.({ peer: m.peer, page: m.page, events: m.count, bytes: size }, progress());
+          raiseFloor(m.peer, { hi: m.floorHi, lo: m.floorLo });
         } else if (m.type === "log") events.onLog?.(m.peer, m.level, m.message);
         else if (m.type === "done") finish(slot, m.report);
       };

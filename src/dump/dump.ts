@@ -2,11 +2,11 @@ import { existsSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
 import { forEachLine } from "../events/lines.ts";
 import { EventFlag, ScanError, idKey, newEventFields, scanEventLine } from "../events/scan.ts";
-import { Collector, type CollectStats } from "./collect.ts";
+import { AFTER_ALL, BEFORE_ALL, Collector, type CollectStats, type TsFloor } from "./collect.ts";
 import { runDump, type CoordinatorEvents, type DumpPlan } from "./coordinator.ts";
 import type { PeerReport } from "./messages.ts";
 import { openInput } from "../io/input.ts";
-import { openOutput, type Compression } from "../io/output.ts";
+import { openOutput, type Compression, type Output } from "../io/output.ts";
 import type { SeedSource } from "../io/encrypt.ts";
 
 export type DumpOptions = DumpPlan & {
@@ -36,9 +36,15 @@ export type DumpHooks = CoordinatorEvents & {
 
 /**
  * The whole dump: fetch every peer in parallel, keep one copy of each event,
- * sort by (ts, id) and write JSON Lines. Writing starts only after every peer
- * has finished, so the output is complete for what the peers gave, and a
- * file only appears under its final name once it is whole.
+ * sort by (ts, id) and write JSON Lines.
+ *
+ * To a file, events are written as soon as they are final: once every peer
+ * has moved past a ts (peers serve in ts order), nothing older can come, so
+ * it is sorted and written while the rest is fetched, and memory holds only
+ * the window between the slowest and the fastest peer. The file only
+ * appears under its final name once it is whole. To stdout, nothing is
+ * written before every peer has finished, so a run that dies half way
+ * leaves no half backup in a redirect.
  */
 export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Promise<DumpSummary> {
   const started = performance.now();
@@ -53,13 +59,43 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  let written = 0;
+  const writeBelow = async (sink: Output, floor: TsFloor) => {
+    const order = collector.drain(floor);
+    for (const chunk of collector.lines(order)) await sink.write(chunk);
+    written += order.length;
+  };
+  // Drains run one at a time; a floor that rises meanwhile is picked up by the running one.
+  let wanted = BEFORE_ALL;
+  let reached = BEFORE_ALL;
+  let pumping: Promise<void> | undefined;
+  let writeError: unknown;
+  const pump = async (sink: Output) => {
+    try {
+      while (writeError === undefined && (reached.hi < wanted.hi || (reached.hi === wanted.hi && reached.lo < wanted.lo))) {
+        const floor = wanted;
+        await writeBelow(sink, floor);
+        reached = floor;
+      }
+    } catch (err) {
+      writeError = err;
+    } finally {
+      pumping = undefined;
+    }
+  };
+  const onFloor = (floor: TsFloor) => {
+    if (!output) return;
+    wanted = floor;
+    pumping ??= pump(output);
+  };
   try {
-    const peers = await runDump(opts, collector, hooks);
+    const peers = await runDump(opts, collector, { ...hooks, onFloor });
+    await pumping;
+    if (writeError !== undefined) throw writeError;
     const okPeers = peers.filter((p) => p.status === "ok").length;
     const gotAny = peers.some((p) => p.events > 0);
     const exitCode: ExitCode = okPeers === peers.length ? ExitCode.ok : okPeers === 0 && !gotAny ? ExitCode.failed : ExitCode.partial;
 
-    let written = 0;
     let target = output?.target ?? "stdout";
     if (exitCode === ExitCode.failed) {
       // Nothing came back: no file that looks like a backup.
@@ -67,10 +103,13 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
       target = "(nothing written)";
     } else {
       const sink = output ?? openOutput("-", outputOpts);
-      const order = collector.sortedOrder();
-      for (const chunk of collector.lines(order)) await sink.write(chunk);
+      await writeBelow(sink, AFTER_ALL);
       await sink.commit();
-      written = order.length;
+    }
+    if (collector.stats.late > 0) {
+      hooks.onWarn?.(
+        `${collector.stats.late} event(s) came older than what their peer's cursor promised (a peer that breaks the paging rules): they are in the backup, but out of order; \`nara-backup merge\` sorts it`,
+      );
     }
     return {
       ...collector.stats,

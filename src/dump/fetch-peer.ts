@@ -75,6 +75,7 @@ export async function fetchPeer(
     let sameCursorRounds = 0;
     let firstNs = NaN;
     let malformed = 0;
+    let floor = { hi: -Infinity, lo: 0 };
 
     for (;;) {
       const body = JSON.stringify({ from: identity.name, mode: "page", page_size: settings.pageSize, cursor });
@@ -143,8 +144,13 @@ export async function fetchPeer(
         const span = now() * 1e6 - firstNs;
         progress = span > 0 ? Math.min(1, Math.max(0, (approxNs(tsHi[last]!, tsLo[last]!) - firstNs) / span)) : 1;
         report.events += keep.length;
-        emit(toBatch(peer.name, report.pages, bytes, page, keep, idWords, stringIds, ids.text(), tsHi, tsLo, page.nextCursor ? progress : 1));
       }
+      // The next request re-reads from next_cursor's ts on: nothing older will come. Sent even
+      // for a page without new events, so that the coordinator learns how far this peer is.
+      const last = page.eventsNull || page.nextCursor === undefined;
+      if (last) floor = { hi: Infinity, lo: 0 };
+      else if (isDecimal(page.nextCursor!)) floor = tsMark(page.nextCursor!);
+      emit(toBatch(peer.name, report.pages, bytes, page, keep, idWords, stringIds, ids.text(), tsHi, tsLo, last ? 1 : progress, floor));
 
       if (page.eventsNull || page.nextCursor === undefined) {
         if (page.count >= settings.pageSize) {
@@ -261,6 +267,7 @@ function toBatch(
   tsHi: Float64Array,
   tsLo: Float64Array,
   progress: number,
+  floor: { hi: number; lo: number },
 ): PageBatch {
   const n = keep.length;
   const start = new Uint32Array(n);
@@ -276,7 +283,9 @@ function toBatch(
     type: "page",
     peer,
     page: pageNo,
-    bytes,
+    // A page without new events hands over nothing of its bytes.
+    bytes: n > 0 ? bytes : new Uint8Array(0),
+    served: bytes.length,
     count: n,
     start,
     end,
@@ -286,6 +295,8 @@ function toBatch(
     tsLo: tsLo.slice(0, n),
     flags,
     progress,
+    floorHi: floor.hi,
+    floorLo: floor.lo,
   };
 }
 

@@ -27,7 +27,10 @@ export type PageBatch = {
   peer: string;
   /** 1 for the peer's first page. */
   page: number;
+  /** The page's body; empty when no event of it is new (then nothing of it is needed). */
   bytes: Uint8Array;
+  /** Size of the body as served. */
+  served: number;
   count: number;
   start: Uint32Array;
   end: Uint32Array;
@@ -40,6 +43,13 @@ export type PageBatch = {
   flags: Uint8Array;
   /** Estimated share of the peer's ledger fetched so far, 0..1 (for the ETA). */
   progress: number;
+  /**
+   * From now on this peer sends only events with ts >= floor (the ts its next
+   * cursor re-reads), as the exact halves of splitTsInto. Once every peer is
+   * past a ts, what is older can be written.
+   */
+  floorHi: number;
+  floorLo: number;
 };
 
 export type PeerStatus = "ok" | "incomplete" | "failed" | "timeout";
