@@ -23,7 +23,7 @@ if (which === "ours") {
       peers: mesh.peers,
       name: mesh.name,
       soul: mesh.soul,
-      settings: { timeoutMs: 600_000, pageSize: Number(process.env.BENCH_PAGE_SIZE ?? 5000), strict: false, backoffMs: 250, maxBackoffMs: 5000 },
+      settings: { timeoutMs: 600_000, pageSize: Number(process.env.BENCH_PAGE_SIZE ?? 5000), strict: false, backoffMs: 250, maxBackoffMs: 5000, inflightBytes: process.env.BENCH_INFLIGHT ? Number(process.env.BENCH_INFLIGHT) : undefined },
       workers: Number(process.env.BENCH_WORKERS ?? defaultWorkers()),
       concurrency: 64,
       output: out,

@@ -121,6 +121,15 @@ describe("dump-events from the command line", () => {
     }
   });
 
+  test("--max-inflight takes a size: 64k works, a word is a usage error (exit 2)", async () => {
+    const ok = await cli(["dump-events", "-name", mesh.client.name, "-peers", staticPeers(), "-page-size", "70", "-max-inflight", "64k"]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(expected());
+    const bad = await cli(["dump-events", "--name", mesh.client.name, "--peers", staticPeers(), "--max-inflight", "lots"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--max-inflight");
+  });
+
   test("a soul bonded to another name: exit 2 before any request, soul not echoed", async () => {
     const before = mesh.peers.reduce((n, p) => n + p.stats.requests, 0);
     const r = await cli(["dump-events", "--name", "someone-else", "--peers", staticPeers()]);

@@ -152,6 +152,12 @@ describe("a complete dump", () => {
     expect(all.summary.peakHeldBytes).toBeLessThan(all.summary.bytes);
   });
 
+  test("with room for one page in flight, pages go one by one and nothing is lost", async () => {
+    const r = await dump(mesh, { settings: { pageSize: 100, inflightBytes: 1 } });
+    expect(r.summary.exitCode).toBe(ExitCode.ok);
+    expect(r.text).toBe(expected(mesh.allEvents));
+  });
+
   test("a missing --ids-from file skips nothing", async () => {
     const r = await dump(mesh, { idsFrom: join(dir, "does-not-exist.jsonl") });
     expect(r.text).toBe(expected(mesh.allEvents));

@@ -6,12 +6,15 @@
  */
 import { parseSoul, type Identity } from "../src/identity/soul.ts";
 import { fetchPeer } from "../src/dump/fetch-peer.ts";
+import { ByteBudget } from "../src/dump/budget.ts";
 import { transferList, type FetchSettings, type FromWorker, type ToWorker } from "../src/dump/messages.ts";
 
 declare const self: Worker;
 
 let identity: Identity | undefined;
 let settings: FetchSettings | undefined;
+/** Shared by every peer this worker fetches. */
+let budget: ByteBudget | undefined;
 
 const post = (m: FromWorker) => {
   if (m.type === "page") self.postMessage(m, transferList(m));
@@ -24,9 +27,10 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     // The soul is checked by the coordinator already; here it only becomes a signing key.
     identity = parseSoul(msg.soul, msg.name);
     settings = msg.settings;
+    if (settings.inflightBytes) budget = new ByteBudget(settings.inflightBytes);
   } else if (msg.type === "fetch") {
     if (!identity || !settings) throw new Error("fetch before init");
-    void fetchPeer(msg.peer, identity, settings, post).then((report) => post({ type: "done", report }));
+    void fetchPeer(msg.peer, identity, settings, post, { budget }).then((report) => post({ type: "done", report }));
   } else if (msg.type === "stop") {
     process.exit(0);
   }

@@ -154,3 +154,13 @@ export function parseIntArg(value: string, flag: string, range: { min?: number; 
   }
   return n;
 }
+
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** "512M", "1.5G", "64MiB", "100000" (bytes): binary units. */
+export function parseSize(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  const bytes = m ? Math.floor(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!) : NaN;
+  if (!(bytes >= 1)) throw usageError(`${flag}: "${value}" is not a size`, "use a size like 512M, 2G or 64MiB");
+  return bytes;
+}

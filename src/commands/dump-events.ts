@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { defineCommand } from "citty";
-import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, parseIntArg } from "../cli/args.ts";
+import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, parseIntArg, parseSize } from "../cli/args.ts";
 import { createLog, type Log } from "../cli/log.ts";
 import { createProgress, formatBytes, formatDuration, formatRate, progressEnabled } from "../cli/progress.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
@@ -27,6 +27,12 @@ export default defineCommand({
     concurrency: { type: "string", default: "64", description: "peers fetched at the same time", valueHint: "n" },
     workers: { type: "string", description: `fetch worker threads (default: cores - 1, here ${defaultWorkers()})`, valueHint: "n" },
     "page-size": { type: "string", default: "5000", description: "events per page, 1..5000", valueHint: "n" },
+    "max-inflight": {
+      type: "string",
+      default: "8M",
+      description: "page bytes asked for at once, all peers together: less saves memory, more hides the latency of far peers",
+      valueHint: "size",
+    },
     "ids-from": { type: "string", description: "skip events whose ids FILE already holds (for >> appends)", valueHint: "file" },
     strict: { type: "boolean", description: "drop peers whose response signatures do not verify" },
     ...outputArgs,
@@ -42,6 +48,7 @@ export default defineCommand({
       strict: args.strict === true,
       backoffMs: 250,
       maxBackoffMs: 5_000,
+      inflightBytes: parseSize(args["max-inflight"], "--max-inflight"),
     };
     const concurrency = parseIntArg(args.concurrency, "--concurrency", { min: 1 });
     const workers = args.workers === undefined ? defaultWorkers() : parseIntArg(args.workers, "--workers", { min: 1, max: 64 });

@@ -1,21 +1,11 @@
 import { defineCommand } from "citty";
-import { identityArgs, outputArgs, outputOptions } from "../cli/args.ts";
+import { identityArgs, outputArgs, outputOptions, parseSize } from "../cli/args.ts";
 import { createLog, type Log } from "../cli/log.ts";
 import { createProgress, formatBytes, formatDuration, progressEnabled } from "../cli/progress.ts";
 import { defaultMaxMemory, mergeBackups, type MergeSummary } from "../backup/merge.ts";
 import { ExitCode, usageError } from "../errors.ts";
 import { parseCompression } from "../io/output.ts";
 import { loadRestoreIdentity } from "../restore/identity.ts";
-
-const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-
-/** "512M", "1.5G", "64MiB", "100000" (bytes): binary units. */
-export function parseSize(value: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
-  const bytes = m ? Math.floor(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!) : NaN;
-  if (!(bytes >= 1)) throw usageError(`${flag}: "${value}" is not a size`, "use a size like 512M, 2G or 64MiB");
-  return bytes;
-}
 
 export default defineCommand({
   meta: {

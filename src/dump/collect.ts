@@ -3,8 +3,13 @@ import { EntryIndex, hexStringWords, wordsHex } from "./idtable.ts";
 import { STRING_ID, type PageBatch } from "./messages.ts";
 import { grown } from "../typed.ts";
 
-/** Arena chunk size: big enough for few copies, small enough that the last chunk's slack stays small. */
-const CHUNK = 4 * 1024 * 1024;
+/**
+ * Arena chunk size. A chunk is reused once all its events are written, and
+ * events of one chunk come from the few pages that arrived together: small
+ * chunks free sooner (bench: 4 MiB chunks held 52 MiB for 25 MiB of
+ * events, 256 KiB chunks 33 MiB).
+ */
+const CHUNK = 256 * 1024;
 
 /** Per-entry state bits. */
 const SIGNED = 1;
@@ -81,6 +86,7 @@ export class Collector {
   private heldBytes = 0;
   /** Everything below this has been drained. */
   private drained: TsFloor = BEFORE_ALL;
+  private drainBuffer = new Uint32Array(0);
   /** Reused by every `lines` call: drains are written one after the other. */
   private lineBuffer: Buffer | undefined;
 
@@ -244,7 +250,9 @@ export class Collector {
    */
   drain(floor: TsFloor): Uint32Array {
     const { held, tsHi, tsLo, state } = this;
-    const out = new Uint32Array(this.heldCount);
+    // Reused: a drain is written before the next one is asked for (and drains come once a page).
+    if (this.drainBuffer.length < this.heldCount) this.drainBuffer = new Uint32Array(this.held.length);
+    const out = this.drainBuffer;
     let taken = 0;
     let kept = 0;
     for (let k = 0; k < this.heldCount; k++) {

@@ -1,5 +1,5 @@
 import { AFTER_ALL, BEFORE_ALL, type Collector, type TsFloor } from "./collect.ts";
-import type { FetchSettings, FromWorker, PeerReport, PeerTarget, ToWorker } from "./messages.ts";
+import { DEFAULT_INFLIGHT_BYTES, type FetchSettings, type FromWorker, type PeerReport, type PeerTarget, type ToWorker } from "./messages.ts";
 
 export type DumpPlan = {
   peers: PeerTarget[];
@@ -155,7 +155,9 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
           dispatch(fresh);
         }
       };
-      worker.postMessage({ type: "init", name: plan.name, soul: plan.soul, settings: plan.settings } satisfies ToWorker);
+      // Each worker gets its share of the in-flight budget.
+      const inflightBytes = Math.ceil((plan.settings.inflightBytes ?? DEFAULT_INFLIGHT_BYTES) / poolSize);
+      worker.postMessage({ type: "init", name: plan.name, soul: plan.soul, settings: { ...plan.settings, inflightBytes } } satisfies ToWorker);
       slots.push(slot);
       return slot;
     };

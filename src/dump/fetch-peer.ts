@@ -3,6 +3,8 @@ import type { Identity } from "../identity/soul.ts";
 import { signRequest, verifyResponse } from "../mesh/auth.ts";
 import { EventFlag, ScanError, idKey, scanSyncPage, splitTsInto, type SyncPage } from "../events/scan.ts";
 import { hexWords } from "./idtable.ts";
+import type { ByteBudget } from "./budget.ts";
+import { grown } from "../typed.ts";
 import { STRING_ID, type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
 
 /** A failure worth another attempt (5xx, dropped connection, truncated body). */
@@ -20,7 +22,49 @@ class Fatal extends Error {
 export type FetchPeerDeps = {
   fetch?: typeof fetch;
   now?: () => number;
+  /** Shared by the peers of one worker: page bodies in flight at once. */
+  budget?: ByteBudget;
 };
+
+/** What a page left for the paging logic once its events were handed on. */
+type PageOutcome = {
+  count: number;
+  kept: number;
+  eventsNull: boolean;
+  nextCursor: string | undefined;
+  /** Ids forwarded at next_cursor's ts (undefined when next_cursor is not decimal). */
+  pageTsIds: Set<string> | undefined;
+};
+
+/**
+ * Scratch for the page being handled. A page is scanned and handed on
+ * synchronously (no await between), so one set serves every peer of a
+ * worker: ~300 KB of garbage less per page.
+ */
+const scratch = {
+  page: undefined as SyncPage | undefined,
+  keep: new Uint32Array(1024),
+  idWords: new Uint32Array(4 * 1024),
+  stringIds: new Uint8Array(1024),
+  tsHi: new Float64Array(1024),
+  tsLo: new Float64Array(1024),
+};
+
+function scratchFor(n: number): typeof scratch {
+  if (scratch.keep.length < n) {
+    const size = Math.max(n, scratch.keep.length * 2);
+    scratch.keep = new Uint32Array(size);
+    scratch.idWords = new Uint32Array(size * 4);
+    scratch.stringIds = new Uint8Array(size);
+    scratch.tsHi = new Float64Array(size);
+    scratch.tsLo = new Float64Array(size);
+  }
+  scratch.stringIds.fill(0, 0, n);
+  return scratch;
+}
+
+/** Bytes a page of `pageSize` events is expected to take before any page was seen. */
+const FIRST_GUESS_PER_EVENT = 400;
 
 /** Cursor "strictly after ts - 1": re-reads the boundary ts so that no event sharing it is skipped. */
 const before = (ts: string): string => (BigInt(ts) - 1n).toString();
@@ -77,30 +121,19 @@ export async function fetchPeer(
     let malformed = 0;
     let floor = { hi: -Infinity, lo: 0 };
 
-    for (;;) {
-      const body = JSON.stringify({ from: identity.name, mode: "page", page_size: settings.pageSize, cursor });
-      const { bytes, page } = await withRetries(
-        () => fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, abort.signal, report, warn),
-        settings,
-        deadline,
-        now,
-        abort.signal,
-        (err, attempt, delay) => {
-          report.retries++;
-          debug(`page ${report.pages + 1}: ${describeError(err)}; retry ${attempt} in ${delay} ms`);
-        },
-      );
+    let expectBytes = settings.pageSize * FIRST_GUESS_PER_EVENT;
+
+    /** Sorts out a page's new events and hands them on; synchronous, straight after the scan. */
+    const takePage = (bytes: Uint8Array, page: SyncPage): PageOutcome => {
       report.pages++;
       report.bytes += bytes.length;
+      expectBytes = Math.max(bytes.length, 1024);
 
       // Which events of this page are new to us (the re-read boundary ts repeats some).
       const n = page.count;
-      const keep: number[] = [];
+      const { keep, idWords, stringIds, tsHi, tsLo } = scratchFor(n);
+      let kept = 0;
       const ids = new IdList(1024);
-      const idWords = new Uint32Array(n * 4);
-      const stringIds = new Uint8Array(n);
-      const tsHi = new Float64Array(n);
-      const tsLo = new Float64Array(n);
       const pageTs = page.nextCursor ?? "";
       let pageTsIds: Set<string> | undefined = isDecimal(pageTs) ? new Set() : undefined;
       // Compared as numbers (both halves exact): no text comparison per event.
@@ -118,7 +151,7 @@ export async function fetchPeer(
           }
           continue;
         }
-        const at = keep.length;
+        const at = kept;
         splitTsInto(bytes, page.tsStart[i]!, page.tsEnd[i]!, tsHi, tsLo, at);
         const hi = tsHi[at]!;
         const lo = tsLo[at]!;
@@ -134,23 +167,44 @@ export async function fetchPeer(
           ids.add(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
           stringIds[at] = 1;
         }
-        keep.push(i);
+        keep[kept++] = i;
       }
 
       let progress = 1;
-      if (keep.length > 0) {
-        const last = keep.length - 1;
+      if (kept > 0) {
+        const last = kept - 1;
         if (Number.isNaN(firstNs)) firstNs = approxNs(tsHi[0]!, tsLo[0]!);
         const span = now() * 1e6 - firstNs;
         progress = span > 0 ? Math.min(1, Math.max(0, (approxNs(tsHi[last]!, tsLo[last]!) - firstNs) / span)) : 1;
-        report.events += keep.length;
+        report.events += kept;
       }
       // The next request re-reads from next_cursor's ts on: nothing older will come. Sent even
       // for a page without new events, so that the coordinator learns how far this peer is.
       const last = page.eventsNull || page.nextCursor === undefined;
       if (last) floor = { hi: Infinity, lo: 0 };
       else if (isDecimal(page.nextCursor!)) floor = tsMark(page.nextCursor!);
-      emit(toBatch(peer.name, report.pages, bytes, page, keep, idWords, stringIds, ids.text(), tsHi, tsLo, last ? 1 : progress, floor));
+      emit(toBatch(peer.name, report.pages, bytes, page, kept, scratch, ids.text(), last ? 1 : progress, floor));
+      return { count: n, kept, eventsNull: page.eventsNull, nextCursor: page.nextCursor, pageTsIds };
+    };
+
+    for (;;) {
+      const body = JSON.stringify({ from: identity.name, mode: "page", page_size: settings.pageSize, cursor });
+      const page = await withRetries(
+        () =>
+          fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, abort.signal, report, warn, {
+            budget: deps.budget,
+            expectBytes,
+            take: takePage,
+          }),
+        settings,
+        deadline,
+        now,
+        abort.signal,
+        (err, attempt, delay) => {
+          report.retries++;
+          debug(`page ${report.pages + 1}: ${describeError(err)}; retry ${attempt} in ${delay} ms`);
+        },
+      );
 
       if (page.eventsNull || page.nextCursor === undefined) {
         if (page.count >= settings.pageSize) {
@@ -166,10 +220,10 @@ export async function fetchPeer(
       if (page.nextCursor === boundaryTs) {
         // The whole page re-read one ts: more events share it than a page holds.
         sameCursorRounds++;
-        if (keep.length === 0 || sameCursorRounds >= 16) {
+        if (page.kept === 0 || sameCursorRounds >= 16) {
           report.status = "incomplete";
           warn(
-            `more than ${settings.pageSize} events share ts ${boundaryTs}; got ${boundaryIds.size + keep.length} of them and moved past it (use a larger --page-size, max 5000)`,
+            `more than ${settings.pageSize} events share ts ${boundaryTs}; got ${boundaryIds.size + page.kept} of them and moved past it (use a larger --page-size, max 5000)`,
           );
           cursor = boundaryTs;
           boundaryTs = "";
@@ -179,7 +233,7 @@ export async function fetchPeer(
         }
       } else sameCursorRounds = 0;
       boundaryTs = page.nextCursor;
-      boundaryIds = pageTsIds ?? new Set();
+      boundaryIds = page.pageTsIds ?? new Set();
       cursor = before(boundaryTs);
     }
     if (malformed > 0) {
@@ -260,19 +314,17 @@ function toBatch(
   pageNo: number,
   bytes: Uint8Array,
   page: SyncPage,
-  keep: number[],
-  idWords: Uint32Array,
-  stringIds: Uint8Array,
+  n: number,
+  from: typeof scratch,
   ids: string,
-  tsHi: Float64Array,
-  tsLo: Float64Array,
   progress: number,
   floor: { hi: number; lo: number },
 ): PageBatch {
-  const n = keep.length;
+  // Exact-size copies: these buffers are transferred to the coordinator, the scratch stays.
   const start = new Uint32Array(n);
   const end = new Uint32Array(n);
   const flags = new Uint8Array(n);
+  const { keep, stringIds } = from;
   for (let k = 0; k < n; k++) {
     const i = keep[k]!;
     start[k] = page.start[i]!;
@@ -289,10 +341,10 @@ function toBatch(
     count: n,
     start,
     end,
-    idWords: idWords.slice(0, n * 4),
+    idWords: from.idWords.slice(0, n * 4),
     ids,
-    tsHi: tsHi.slice(0, n),
-    tsLo: tsLo.slice(0, n),
+    tsHi: from.tsHi.slice(0, n),
+    tsLo: from.tsLo.slice(0, n),
     flags,
     progress,
     floorHi: floor.hi,
@@ -326,6 +378,18 @@ async function pingKey(
   }
 }
 
+type PageHandling = {
+  budget: ByteBudget | undefined;
+  /** This peer's last page size (or a guess): what to reserve in the budget. */
+  expectBytes: number;
+  take: (bytes: Uint8Array, page: SyncPage) => PageOutcome;
+};
+
+/**
+ * One attempt at one page: request, checks, scan, and (synchronously, while
+ * the scan's scratch is valid) `take`. Its bytes stay reserved in the budget
+ * until the page has been handed on.
+ */
 async function fetchPage(
   peer: PeerTarget,
   identity: Identity,
@@ -336,47 +400,53 @@ async function fetchPage(
   signal: AbortSignal,
   report: PeerReport,
   warn: (m: string) => void,
-): Promise<{ bytes: Uint8Array; page: SyncPage }> {
-  let res: Response;
-  let bytes: Uint8Array;
+  handling: PageHandling,
+): Promise<PageOutcome> {
+  const release = handling.budget ? await handling.budget.take(handling.expectBytes, signal) : undefined;
   try {
-    // Signed here, per attempt: peers reject timestamps older than 30 s.
-    const headers = { ...signRequest(identity, "POST", "/events/sync"), "Content-Type": "application/json" };
-    res = await doFetch(`${peer.url}/events/sync`, { method: "POST", headers, body, signal });
-    bytes = new Uint8Array(await res.arrayBuffer());
-  } catch (err) {
-    if (signal.aborted) throw err;
-    throw new Retryable(`connection failed: ${describeError(err)}`);
-  }
-  if (res.status === 401) {
-    throw new Fatal(
-      `the peer refused our request signature (401: ${snippet(bytes)})`,
-      `either this machine's clock is more than 30 s off (check NTP), or the peer does not know ${identity.name}'s public key yet (is this the right name and soul, and has ${identity.name} been online on the mesh?)`,
-    );
-  }
-  if (res.status >= 500) throw new Retryable(`HTTP ${res.status}: ${snippet(bytes)}`);
-  if (res.status !== 200) throw new Fatal(`HTTP ${res.status}: ${snippet(bytes)}`);
+    let res: Response;
+    let bytes: Uint8Array;
+    try {
+      // Signed here, per attempt: peers reject timestamps older than 30 s.
+      const headers = { ...signRequest(identity, "POST", "/events/sync"), "Content-Type": "application/json" };
+      res = await doFetch(`${peer.url}/events/sync`, { method: "POST", headers, body, signal });
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw new Retryable(`connection failed: ${describeError(err)}`);
+    }
+    if (res.status === 401) {
+      throw new Fatal(
+        `the peer refused our request signature (401: ${snippet(bytes)})`,
+        `either this machine's clock is more than 30 s off (check NTP), or the peer does not know ${identity.name}'s public key yet (is this the right name and soul, and has ${identity.name} been online on the mesh?)`,
+      );
+    }
+    if (res.status >= 500) throw new Retryable(`HTTP ${res.status}: ${snippet(bytes)}`);
+    if (res.status !== 200) throw new Fatal(`HTTP ${res.status}: ${snippet(bytes)}`);
 
-  if (publicKey) {
-    const check = verifyResponse(res.headers, bytes, publicKey);
-    if (!check.ok) {
-      const what = check.reason === "missing-headers" ? "carries no signature headers" : "signature does not match the key from /ping";
-      if (strict) {
-        throw new Fatal(`response ${what}`, "--strict drops peers whose responses cannot be proven; drop --strict to keep them with a warning");
-      }
-      if (report.signatures !== "failed") warn(`response ${what}; events kept (use --strict to drop such peers)`);
-      report.signatures = "failed";
-    } else if (report.signatures === "unchecked") report.signatures = "verified";
-  }
+    if (publicKey) {
+      const check = verifyResponse(res.headers, bytes, publicKey);
+      if (!check.ok) {
+        const what = check.reason === "missing-headers" ? "carries no signature headers" : "signature does not match the key from /ping";
+        if (strict) {
+          throw new Fatal(`response ${what}`, "--strict drops peers whose responses cannot be proven; drop --strict to keep them with a warning");
+        }
+        if (report.signatures !== "failed") warn(`response ${what}; events kept (use --strict to drop such peers)`);
+        report.signatures = "failed";
+      } else if (report.signatures === "unchecked") report.signatures = "verified";
+    }
 
-  let page: SyncPage;
-  try {
-    page = scanSyncPage(bytes);
-  } catch (err) {
-    if (err instanceof ScanError) throw new Retryable(`malformed response body (${err.message}; ${bytes.length} bytes)`);
-    throw err;
+    let page: SyncPage;
+    try {
+      page = scratch.page = scanSyncPage(bytes, scratch.page);
+    } catch (err) {
+      if (err instanceof ScanError) throw new Retryable(`malformed response body (${err.message}; ${bytes.length} bytes)`);
+      throw err;
+    }
+    return handling.take(bytes, page);
+  } finally {
+    release?.();
   }
-  return { bytes, page };
 }
 
 const snippet = (bytes: Uint8Array): string => {

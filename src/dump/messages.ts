@@ -11,7 +11,11 @@ export type FetchSettings = {
   /** First retry delay; doubles up to `maxBackoffMs`. */
   backoffMs: number;
   maxBackoffMs: number;
+  /** Page bytes in flight at once, for all workers together (see dump/budget.ts); default DEFAULT_INFLIGHT_BYTES. */
+  inflightBytes?: number;
 };
+
+export const DEFAULT_INFLIGHT_BYTES = 8 << 20;
 
 export type ToWorker =
   | { type: "init"; name: string; soul: string; settings: FetchSettings }

@@ -293,19 +293,23 @@ function stringValue(b: Uint8Array, s: number, e: number): string {
   return text.includes("\\") ? (JSON.parse(text) as string) : text.slice(1, -1);
 }
 
-/** Scans a whole `/events/sync` response body. Throws ScanError on anything malformed or truncated. */
-export function scanSyncPage(b: Uint8Array): SyncPage {
-  let cap = 1024;
+/**
+ * Scans a whole `/events/sync` response body. Throws ScanError on anything
+ * malformed or truncated. `reuse` (a page this returned before) lends its
+ * arrays: the result then replaces it.
+ */
+export function scanSyncPage(b: Uint8Array, reuse?: SyncPage): SyncPage {
+  let cap = reuse?.start.length ?? 1024;
   const page: SyncPage = {
     eventsNull: true,
     count: 0,
-    start: new Uint32Array(cap),
-    end: new Uint32Array(cap),
-    idStart: new Int32Array(cap),
-    idEnd: new Int32Array(cap),
-    tsStart: new Int32Array(cap),
-    tsEnd: new Int32Array(cap),
-    flags: new Uint8Array(cap),
+    start: reuse?.start ?? new Uint32Array(cap),
+    end: reuse?.end ?? new Uint32Array(cap),
+    idStart: reuse?.idStart ?? new Int32Array(cap),
+    idEnd: reuse?.idEnd ?? new Int32Array(cap),
+    tsStart: reuse?.tsStart ?? new Int32Array(cap),
+    tsEnd: reuse?.tsEnd ?? new Int32Array(cap),
+    flags: reuse?.flags ?? new Uint8Array(cap),
   };
   const ev = newEventFields();
   let i = skipWs(b, 0);
