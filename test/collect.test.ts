@@ -129,6 +129,18 @@ describe("drain", () => {
     expect(out + drainText(c, AFTER_ALL)).toBe(linesOf([...sorted.slice(5, 20), ...sorted.slice(0, 5)]));
   });
 
+  test("a page out of ts order (a peer breaking the rules) still drains in order", () => {
+    const c = new Collector();
+    const page = sorted.slice(0, 200);
+    const shuffled = [...page].reverse();
+    c.add(batch(shuffled.slice(0, 100).map((e) => e.raw)));
+    c.add(batch(shuffled.slice(100).map((e) => e.raw)));
+    const cut = page[120]!.ts;
+    const first = drainText(c, tsFloor(cut));
+    expect(first).toBe(linesOf(page.filter((e) => e.ts < cut)));
+    expect(first + drainText(c, AFTER_ALL)).toBe(linesOf(page));
+  });
+
   test("drained chunks are reused: memory follows what is held, not what was fetched", () => {
     const many = generateEvents({ naras, count: 40_000, seed: 6 }).sort(byTsId);
     const c = new Collector();

@@ -80,9 +80,17 @@ export class Collector {
   /** Emptied chunks, reused before allocating. */
   private readonly spare: Buffer[] = [];
   private used = CHUNK;
-  /** Entries kept and not yet drained (ids of EXISTING entries are never here). */
+  /**
+   * Entries kept and not yet drained (EXISTING entries are never here), as
+   * runs: the new events of one page, in ts order (peers serve in ts order),
+   * so a drain takes a prefix of each run instead of looking at all of them.
+   * `held[runHead[r]..runEnd[r])` is what run r still holds.
+   */
   private held = new Uint32Array(1024);
+  private heldEnd = 0;
   private heldCount = 0;
+  private runHead: number[] = [];
+  private runEnd: number[] = [];
   private heldBytes = 0;
   /** Everything below this has been drained. */
   private drained: TsFloor = BEFORE_ALL;
@@ -114,6 +122,9 @@ export class Collector {
     const { start, end, flags, tsHi, tsLo, idWords } = batch;
     const page = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.length);
     const s = this.stats;
+    // This page's new events: a run that hold() extends (compactHeld may move it meanwhile).
+    this.runHead.push(this.heldEnd);
+    this.runEnd.push(this.heldEnd);
     // New events that sit next to each other in the page are copied as one run.
     let runFrom = -1;
     let runTo = -1;
@@ -182,11 +193,49 @@ export class Collector {
     }
     if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
     if (this.heldBytes > s.peakHeldBytes) s.peakHeldBytes = this.heldBytes;
+    this.closeRun();
   }
 
   private hold(n: number): void {
-    if (this.heldCount === this.held.length) this.held = grown(this.held, this.held.length * 2);
-    this.held[this.heldCount++] = n;
+    if (this.heldEnd === this.held.length) this.compactHeld(1);
+    this.held[this.heldEnd++] = n;
+    this.runEnd[this.runEnd.length - 1]++;
+    this.heldCount++;
+  }
+
+  /** The page's run is complete: dropped when empty, sorted when the page was out of ts order (a peer breaking the rules). */
+  private closeRun(): void {
+    const { held, tsHi, tsLo } = this;
+    const from = this.runHead[this.runHead.length - 1]!;
+    const to = this.runEnd[this.runEnd.length - 1]!;
+    if (from === to) {
+      this.runHead.pop();
+      this.runEnd.pop();
+      return;
+    }
+    for (let k = from + 1; k < to; k++) {
+      const a = held[k - 1]!;
+      const b = held[k]!;
+      if (tsHi[a]! > tsHi[b]! || (tsHi[a] === tsHi[b] && tsLo[a]! > tsLo[b]!)) {
+        held.subarray(from, to).sort((x, y) => tsHi[x]! - tsHi[y]! || tsLo[x]! - tsLo[y]!);
+        break;
+      }
+    }
+  }
+
+  /** Closes the gaps drained runs left in `held`, and grows it when that is not room enough. */
+  private compactHeld(atLeast: number): void {
+    const { held, runHead, runEnd } = this;
+    let to = 0;
+    for (let r = 0; r < runHead.length; r++) {
+      const len = runEnd[r]! - runHead[r]!;
+      held.copyWithin(to, runHead[r]!, runEnd[r]!);
+      runHead[r] = to;
+      runEnd[r] = to + len;
+      to += len;
+    }
+    this.heldEnd = to;
+    if (to + atLeast > held.length / 2) this.held = grown(held, held.length * 2);
   }
 
   private flushRun(page: Buffer, from: number, to: number): void {
@@ -249,21 +298,30 @@ export class Collector {
    * holds only events older than everything held back.
    */
   drain(floor: TsFloor): Uint32Array {
-    const { held, tsHi, tsLo, state } = this;
+    const { held, tsHi, tsLo, state, runHead, runEnd } = this;
     // Reused: a drain is written before the next one is asked for (and drains come once a page).
     if (this.drainBuffer.length < this.heldCount) this.drainBuffer = new Uint32Array(this.held.length);
     const out = this.drainBuffer;
     let taken = 0;
-    let kept = 0;
-    for (let k = 0; k < this.heldCount; k++) {
-      const n = held[k]!;
-      if (below(tsHi[n]!, tsLo[n]!, floor)) {
+    let runs = 0;
+    for (let r = 0; r < runHead.length; r++) {
+      let k = runHead[r]!;
+      const end = runEnd[r]!;
+      for (; k < end; k++) {
+        const n = held[k]!;
+        if (!below(tsHi[n]!, tsLo[n]!, floor)) break;
         out[taken++] = n;
         state[n]! |= RELEASED;
-      } else held[kept++] = n;
+      }
+      if (k === end) continue; // run done
+      runHead[runs] = k;
+      runEnd[runs++] = end;
     }
-    this.heldCount = kept;
+    runHead.length = runEnd.length = runs;
+    this.heldCount -= taken;
+    if (this.heldEnd > 4096 && this.heldCount < this.heldEnd / 4) this.compactHeld(0);
     if (below(this.drained.hi, this.drained.lo, floor)) this.drained = floor;
+    // Sorted runs, concatenated: the sort merges them.
     const order = out.subarray(0, taken);
     order.sort((a, b) => tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b));
     return order;
