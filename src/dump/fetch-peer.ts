@@ -111,7 +111,10 @@ export async function fetchPeer(
   const debug = (message: string) => emit({ type: "log", peer: peer.name, level: "debug", message });
 
   try {
-    const publicKey = await pingKey(peer, doFetch, abort.signal, warn, debug);
+    // Asked for alongside the first page, not before it: the key is needed only to check that page.
+    const publicKey = pingKey(peer, doFetch, abort.signal, warn, debug);
+    // Never an unhandled rejection if the first page fails first; fetchPage awaits it and sees the error.
+    publicKey.catch(() => {});
     let cursor = "";
     /** The ts the current cursor re-reads, and the ids already forwarded at it. */
     let boundaryTs = "";
@@ -394,7 +397,7 @@ async function fetchPage(
   peer: PeerTarget,
   identity: Identity,
   body: string,
-  publicKey: string | undefined,
+  publicKey: Promise<string | undefined>,
   strict: boolean,
   doFetch: typeof fetch,
   signal: AbortSignal,
@@ -424,8 +427,9 @@ async function fetchPage(
     if (res.status >= 500) throw new Retryable(`HTTP ${res.status}: ${snippet(bytes)}`);
     if (res.status !== 200) throw new Fatal(`HTTP ${res.status}: ${snippet(bytes)}`);
 
-    if (publicKey) {
-      const check = verifyResponse(res.headers, bytes, publicKey);
+    const key = await publicKey;
+    if (key) {
+      const check = verifyResponse(res.headers, bytes, key);
       if (!check.ok) {
         const what = check.reason === "missing-headers" ? "carries no signature headers" : "signature does not match the key from /ping";
         if (strict) {
