@@ -294,12 +294,50 @@ function stringValue(b: Uint8Array, s: number, e: number): string {
 }
 
 /**
+ * The events of a sync response's array at `i` (its `[`) into `page`;
+ * returns the index after the `]`. Its own function: the page-level scan
+ * runs once per page, and keeping this hot loop apart keeps JSC's optimizing
+ * compiler from compiling the event scanner twice (inlined and alone).
+ */
+function scanEventArray(b: Uint8Array, i: number, page: SyncPage): number {
+  const ev = newEventFields();
+  let j = skipWs(b, i + 1);
+  if (b[j] === RBRACK) return j + 1;
+  for (;;) {
+    const n = page.count;
+    if (n === page.start.length) {
+      const cap = n * 2;
+      page.start = grown(page.start, cap);
+      page.end = grown(page.end, cap);
+      page.idStart = grown(page.idStart, cap);
+      page.idEnd = grown(page.idEnd, cap);
+      page.tsStart = grown(page.tsStart, cap);
+      page.tsEnd = grown(page.tsEnd, cap);
+      page.flags = grown(page.flags, cap);
+    }
+    page.start[n] = j;
+    j = scanEventAt(b, j, ev);
+    page.end[n] = j;
+    page.idStart[n] = ev.idStart;
+    page.idEnd[n] = ev.idEnd;
+    page.tsStart[n] = ev.tsStart;
+    page.tsEnd[n] = ev.tsEnd;
+    page.flags[n] = ev.flags;
+    page.count = n + 1;
+    j = skipWs(b, j);
+    if (b[j] === COMMA) j = skipWs(b, j + 1);
+    else if (b[j] === RBRACK) return j + 1;
+    else throw new ScanError(b[j] === undefined ? "unexpected end of input" : "expected ',' or ']'", j);
+  }
+}
+
+/**
  * Scans a whole `/events/sync` response body. Throws ScanError on anything
  * malformed or truncated. `reuse` (a page this returned before) lends its
  * arrays: the result then replaces it.
  */
 export function scanSyncPage(b: Uint8Array, reuse?: SyncPage): SyncPage {
-  let cap = reuse?.start.length ?? 1024;
+  const cap = reuse?.start.length ?? 1024;
   const page: SyncPage = {
     eventsNull: true,
     count: 0,
@@ -311,7 +349,6 @@ export function scanSyncPage(b: Uint8Array, reuse?: SyncPage): SyncPage {
     tsEnd: reuse?.tsEnd ?? new Int32Array(cap),
     flags: reuse?.flags ?? new Uint8Array(cap),
   };
-  const ev = newEventFields();
   let i = skipWs(b, 0);
   if (b[i] !== LBRACE) throw new ScanError("response is not a JSON object", i);
   i = skipWs(b, i + 1);
@@ -326,36 +363,7 @@ export function scanSyncPage(b: Uint8Array, reuse?: SyncPage): SyncPage {
     let ve: number;
     if (keyIs(b, ks, ke, "events") && b[vs] === LBRACK) {
       page.eventsNull = false;
-      let j = skipWs(b, vs + 1);
-      if (b[j] !== RBRACK) {
-        for (;;) {
-          const n = page.count;
-          if (n === cap) {
-            cap *= 2;
-            page.start = grown(page.start, cap);
-            page.end = grown(page.end, cap);
-            page.idStart = grown(page.idStart, cap);
-            page.idEnd = grown(page.idEnd, cap);
-            page.tsStart = grown(page.tsStart, cap);
-            page.tsEnd = grown(page.tsEnd, cap);
-            page.flags = grown(page.flags, cap);
-          }
-          page.start[n] = j;
-          j = scanEventAt(b, j, ev);
-          page.end[n] = j;
-          page.idStart[n] = ev.idStart;
-          page.idEnd[n] = ev.idEnd;
-          page.tsStart[n] = ev.tsStart;
-          page.tsEnd[n] = ev.tsEnd;
-          page.flags[n] = ev.flags;
-          page.count = n + 1;
-          j = skipWs(b, j);
-          if (b[j] === COMMA) j = skipWs(b, j + 1);
-          else if (b[j] === RBRACK) break;
-          else throw new ScanError(b[j] === undefined ? "unexpected end of input" : "expected ',' or ']'", j);
-        }
-      }
-      ve = j + 1;
+      ve = scanEventArray(b, vs, page);
     } else {
       ve = skipValue(b, vs, 1);
       if (keyIs(b, ks, ke, "next_cursor") && b[vs] === Q) page.nextCursor = stringValue(b, vs, ve);
