@@ -215,6 +215,9 @@ const text = (body: string, status: number, headers: Record<string, string> = {}
 const json = (body: string, status: number, headers: Record<string, string> = {}): Response =>
   new Response(body, { status, headers: { "Content-Type": "application/json", ...headers } });
 
+/** The body being assembled by buildPage; valid until the next page (Response copies it). */
+let pageScratch = new Uint8Array(0);
+
 /** UTF-8 bytes of each stored event, computed once and shared by every peer holding the event. */
 const eventBytes = new WeakMap<StoredEvent, Uint8Array>();
 function bytesOf(e: StoredEvent): Uint8Array {
@@ -736,7 +739,9 @@ export function startPeer(opts: PeerOptions): SimPeer {
       const { bytes, start, end } = ledger.blob();
       let size = head.length + tail.length + Math.max(0, idx.length - 1);
       for (const i of idx) size += end[i]! - start[i]!;
-      const body = new Uint8Array(size);
+      // new Response() copies its body, so one buffer serves every page (no fresh 1.6 MB per page).
+      if (pageScratch.length < size) pageScratch = new Uint8Array(Math.ceil(size * 1.25));
+      const body = pageScratch.subarray(0, size);
       body.set(head, 0);
       let o = head.length;
       for (let r = 0; r < idx.length; ) {
