@@ -1,6 +1,6 @@
 /**
  * Runs one client once against a running bench mesh and prints one JSON
- * line: { seconds, fetchSeconds, written, sha256, maxRssMiB, peakHeldMiB }. `ours` is dumpEvents with
+ * line: { seconds, fetchSeconds, written, sha256, maxRssMiB, peakHeldMiB, maxPeerPages }. `ours` is dumpEvents with
  * its defaults; `naive` is bench/naive.ts.
  *
  *   bun bench/client.ts ours|naive MESH_JSON OUT
@@ -17,6 +17,8 @@ let written: number;
 let fetchSeconds: number | undefined;
 /** The most event bytes our client held in memory at once. */
 let peakHeldMiB: number | undefined;
+/** Pages of the peer that needed the most (the latency floor is that many round trips). */
+let maxPeerPages: number | undefined;
 if (which === "ours") {
   const s = await dumpEvents(
     {
@@ -33,6 +35,7 @@ if (which === "ours") {
   if (s.exitCode !== 0) throw new Error(`dump exit ${s.exitCode}: ${JSON.stringify(s.peers.filter((p) => p.status !== "ok"))}`);
   written = s.written;
   peakHeldMiB = Math.round(s.peakHeldBytes / 2 ** 20);
+  maxPeerPages = Math.max(...s.peers.map((p) => p.pages));
 } else {
   written = (await naiveDump(mesh.peers, parseSoul(mesh.soul, mesh.name), out)).written;
 }
@@ -42,4 +45,4 @@ const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
 const hasher = new Bun.CryptoHasher("sha256");
 for await (const chunk of Bun.file(out).stream()) hasher.update(chunk);
 const sha256 = hasher.digest("hex");
-process.stdout.write(`${JSON.stringify({ which, seconds, fetchSeconds, written, sha256, maxRssMiB, peakHeldMiB })}\n`);
+process.stdout.write(`${JSON.stringify({ which, seconds, fetchSeconds, written, sha256, maxRssMiB, peakHeldMiB, maxPeerPages })}\n`);
