@@ -73,12 +73,19 @@ export class Collector {
   private offsetOf = new Uint32Array(1024);
   private lengthOf = new Uint32Array(1024);
   private state = new Uint8Array(1024);
-  /** Arena chunks; a slot is emptied once every event in it has been written. */
+  /**
+   * Arena chunks. Once every event in a chunk is written, its buffer goes to
+   * `spare` and its number to `freeSlots`: drained entries never look at
+   * their chunk again, so both are reused and the list stays as long as the
+   * most chunks ever in use, however long the dump.
+   */
   private readonly chunks: (Buffer | undefined)[] = [];
   /** Events in each chunk not yet written. */
-  private live: number[] = [];
-  /** Emptied chunks, reused before allocating. */
+  private readonly live: number[] = [];
+  private readonly freeSlots: number[] = [];
   private readonly spare: Buffer[] = [];
+  /** The chunk being filled (-1 before the first), and how far. */
+  private current = -1;
   private used = CHUNK;
   /**
    * Entries kept and not yet drained (EXISTING entries are never here), as
@@ -179,11 +186,11 @@ export class Collector {
       // Extend the run when this event follows it closely (a comma apart) and the chunk has room.
       if (runFrom < 0 || from - runTo > 8 || this.used + (to - runFrom) > CHUNK) {
         if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
-        if (this.used + (to - from) > CHUNK || this.chunks.length === 0) this.newChunk(to - from);
+        if (this.used + (to - from) > CHUNK || this.current < 0) this.newChunk(to - from);
         runFrom = from;
       }
       runTo = to;
-      const c = this.chunks.length - 1;
+      const c = this.current;
       this.chunkOf[n] = c;
       this.live[c]!++;
       this.offsetOf[n] = this.used + (from - runFrom);
@@ -239,37 +246,40 @@ export class Collector {
   }
 
   private flushRun(page: Buffer, from: number, to: number): void {
-    page.copy(this.chunks[this.chunks.length - 1]!, this.used, from, to);
+    page.copy(this.chunks[this.current]!, this.used, from, to);
     this.used += to - from;
   }
 
   private newChunk(atLeast: number): void {
-    const last = this.chunks.length - 1;
-    const reuse = atLeast <= CHUNK ? this.spare.pop() : undefined;
-    this.chunks.push(reuse ?? Buffer.allocUnsafe(Math.max(CHUNK, atLeast)));
-    this.live.push(0);
+    const left = this.current;
+    const buffer = (atLeast <= CHUNK ? this.spare.pop() : undefined) ?? Buffer.allocUnsafe(Math.max(CHUNK, atLeast));
+    const slot = this.freeSlots.pop() ?? this.chunks.length;
+    this.chunks[slot] = buffer;
+    this.live[slot] = 0;
+    this.current = slot;
     this.used = 0;
     // The chunk being left may already be all written.
-    if (last >= 0 && this.live[last] === 0) this.retire(last);
+    if (left >= 0 && this.live[left] === 0) this.retire(left);
   }
 
   /** One event of chunk `c` is written or replaced; an all-written chunk that is no longer filled is reused. */
   private unlive(c: number): void {
-    if (--this.live[c]! === 0 && c !== this.chunks.length - 1) this.retire(c);
+    if (--this.live[c]! === 0 && c !== this.current) this.retire(c);
   }
 
   private retire(c: number): void {
-    const chunk = this.chunks[c];
+    const chunk = this.chunks[c]!;
     this.chunks[c] = undefined;
+    this.freeSlots.push(c);
     // Oversized chunks (one huge event) are left to the GC.
-    if (chunk && chunk.length === CHUNK) this.spare.push(chunk);
+    if (chunk.length === CHUNK) this.spare.push(chunk);
   }
 
   private storeOne(n: number, page: Buffer, s: number, e: number, flags: number): void {
     const raw = flags & EventFlag.multiline ? Buffer.from(compactJson(page.subarray(s, e))) : page.subarray(s, e);
     const len = raw.length;
-    if (this.used + len > CHUNK || this.chunks.length === 0) this.newChunk(len);
-    const c = this.chunks.length - 1;
+    if (this.used + len > CHUNK || this.current < 0) this.newChunk(len);
+    const c = this.current;
     raw.copy(this.chunks[c]!, this.used);
     this.chunkOf[n] = c;
     this.live[c]!++;
@@ -364,7 +374,8 @@ export class Collector {
    * so writing 100 MB leaves 1 MB of garbage, not 100.
    */
   *lines(order: Uint32Array, chunkSize = 1 << 20): Generator<Uint8Array> {
-    let out = (this.lineBuffer ??= Buffer.allocUnsafe(chunkSize));
+    if (this.lineBuffer?.length !== chunkSize) this.lineBuffer = Buffer.allocUnsafe(chunkSize);
+    let out = this.lineBuffer;
     let used = 0;
     const { chunks, chunkOf, offsetOf, lengthOf } = this;
     for (let k = 0; k < order.length; k++) {
@@ -386,5 +397,4 @@ export class Collector {
     }
     if (used > 0) yield out.subarray(0, used);
   }
-
 }
