@@ -6,7 +6,7 @@
  *
  *   bun bench/stages.ts [--rounds 5]
  */
-import { AFTER_ALL, Collector, type TsFloor } from "../src/dump/collect.ts";
+import { AFTER_ALL, Collector, lowerFloor, type TsFloor } from "../src/dump/collect.ts";
 import { hexWords } from "../src/dump/idtable.ts";
 import { STRING_ID, type PageBatch } from "../src/dump/messages.ts";
 import { newEventFields, scanEventAt, scanSyncPage, splitTsInto } from "../src/events/scan.ts";
@@ -105,7 +105,7 @@ for (let r = 0; r < rounds; r++) {
     // A peer's floor after its page: that page's last ts (its last page: done).
     floors[k % PEERS] = k >= batches.length - PEERS ? AFTER_ALL : { hi: b.tsHi[b.count - 1]!, lo: b.tsLo[b.count - 1]! };
     let floor = AFTER_ALL;
-    for (const f of floors) if (f.hi < floor.hi || (f.hi === floor.hi && f.lo < floor.lo)) floor = f;
+    for (const f of floors) if (lowerFloor(f, floor)) floor = f;
     t = performance.now();
     const order = c.drain(floor);
     drain += performance.now() - t;

@@ -22,7 +22,10 @@ const RELEASED = 4;
 export type TsFloor = { hi: number; lo: number };
 export const BEFORE_ALL: TsFloor = { hi: -Infinity, lo: 0 };
 export const AFTER_ALL: TsFloor = { hi: Infinity, lo: 0 };
+/** Is the split ts (hi, lo) older than `f`? */
 const below = (hi: number, lo: number, f: TsFloor): boolean => hi < f.hi || (hi === f.hi && lo < f.lo);
+/** Is floor `a` lower than floor `b`? */
+export const lowerFloor = (a: TsFloor, b: TsFloor): boolean => below(a.hi, a.lo, b);
 
 export type CollectStats = {
   /** Events received from all peers. */
@@ -330,7 +333,7 @@ export class Collector {
     runHead.length = runEnd.length = runs;
     this.heldCount -= taken;
     if (this.heldEnd > 4096 && this.heldCount < this.heldEnd / 4) this.compactHeld(0);
-    if (below(this.drained.hi, this.drained.lo, floor)) this.drained = floor;
+    if (lowerFloor(this.drained, floor)) this.drained = floor;
     // Sorted runs, concatenated: the sort merges them.
     const order = out.subarray(0, taken);
     order.sort((a, b) => tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b));

@@ -1,4 +1,4 @@
-import { AFTER_ALL, BEFORE_ALL, type Collector, type TsFloor } from "./collect.ts";
+import { AFTER_ALL, BEFORE_ALL, lowerFloor, type Collector, type TsFloor } from "./collect.ts";
 import { DEFAULT_INFLIGHT_BYTES, type FetchSettings, type FromWorker, type PeerReport, type PeerTarget, type ToWorker } from "./messages.ts";
 
 export type DumpPlan = {
@@ -57,8 +57,8 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
   const raiseFloor = (peer: string, to: TsFloor) => {
     floors.set(peer, to);
     let min = AFTER_ALL;
-    for (const f of floors.values()) if (f.hi < min.hi || (f.hi === min.hi && f.lo < min.lo)) min = f;
-    if (min.hi > floor.hi || (min.hi === floor.hi && min.lo > floor.lo)) {
+    for (const f of floors.values()) if (lowerFloor(f, min)) min = f;
+    if (lowerFloor(floor, min)) {
       floor = min;
       events.onFloor?.(floor);
     }

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
 import { forEachLine } from "../events/lines.ts";
 import { EventFlag, ScanError, idKey, newEventFields, scanEventLine } from "../events/scan.ts";
-import { AFTER_ALL, BEFORE_ALL, Collector, type CollectStats, type TsFloor } from "./collect.ts";
+import { AFTER_ALL, BEFORE_ALL, Collector, lowerFloor, type CollectStats, type TsFloor } from "./collect.ts";
 import { runDump, type CoordinatorEvents, type DumpPlan } from "./coordinator.ts";
 import type { PeerReport } from "./messages.ts";
 import { openInput } from "../io/input.ts";
@@ -72,7 +72,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
   let writeError: unknown;
   const pump = async (sink: Output) => {
     try {
-      while (writeError === undefined && (reached.hi < wanted.hi || (reached.hi === wanted.hi && reached.lo < wanted.lo))) {
+      while (writeError === undefined && lowerFloor(reached, wanted)) {
         const floor = wanted;
         await writeBelow(sink, floor);
         reached = floor;
