@@ -4,6 +4,7 @@ import { signRequest, verifyResponse } from "../mesh/auth.ts";
 import { EventFlag, ScanError, idKey, scanSyncPage, splitTsInto, type SyncPage } from "../events/scan.ts";
 import { hexWords } from "./idtable.ts";
 import type { ByteBudget } from "./budget.ts";
+import type { TsFloor } from "./collect.ts";
 import { grown } from "../typed.ts";
 import { STRING_ID, type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
 
@@ -122,7 +123,7 @@ export async function fetchPeer(
     let sameCursorRounds = 0;
     let firstNs = NaN;
     let malformed = 0;
-    let floor = { hi: -Infinity, lo: 0 };
+    let floor: TsFloor = { hi: -Infinity, lo: 0 };
 
     let expectBytes = settings.pageSize * FIRST_GUESS_PER_EVENT;
 
@@ -306,7 +307,7 @@ const markHi = new Float64Array(1);
 const markLo = new Float64Array(1);
 
 /** A decimal ts as the (hi, lo) halves events are split into; NaN halves (never equal) when it is not decimal. */
-function tsMark(text: string): { hi: number; lo: number } {
+function tsMark(text: string): TsFloor {
   if (!isDecimal(text)) return { hi: NaN, lo: NaN };
   splitTsInto(utf8Encoder.encode(text), 0, text.length, markHi, markLo, 0);
   return { hi: markHi[0]!, lo: markLo[0]! };
@@ -321,7 +322,7 @@ function toBatch(
   from: typeof scratch,
   ids: string,
   progress: number,
-  floor: { hi: number; lo: number },
+  floor: TsFloor,
 ): PageBatch {
   // Exact-size copies: these buffers are transferred to the coordinator, the scratch stays.
   const start = new Uint32Array(n);
