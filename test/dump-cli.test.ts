@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFakeLocalApi, tailscaleStatus } from "./sim/localapi.ts";
@@ -128,6 +128,17 @@ describe("dump-events from the command line", () => {
     const bad = await cli(["dump-events", "--name", mesh.client.name, "--peers", staticPeers(), "--max-inflight", "lots"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--max-inflight");
+  });
+
+  test("-o naming the --ids-from file is refused (it would replace the backup with only the new events)", async () => {
+    const file = join(dir, "same.jsonl");
+    writeFileSync(file, expected());
+    const before = mesh.peers.reduce((n, p) => n + p.stats.requests, 0);
+    const r = await cli(["dump-events", "--name", mesh.client.name, "--peers", staticPeers(), "--ids-from", file, "-o", join(dir, ".", "same.jsonl")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("merge");
+    expect(readFileSync(file, "utf8")).toBe(expected());
+    expect(mesh.peers.reduce((n, p) => n + p.stats.requests, 0)).toBe(before);
   });
 
   test("a soul bonded to another name: exit 2 before any request, soul not echoed", async () => {

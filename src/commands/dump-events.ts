@@ -1,4 +1,6 @@
+import { existsSync, realpathSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
 import { defineCommand } from "citty";
 import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, parseIntArg, parseSize } from "../cli/args.ts";
 import { createLog, type Log } from "../cli/log.ts";
@@ -8,6 +10,12 @@ import { ExitCode, usageError } from "../errors.ts";
 import { loadIdentity } from "../identity/load.ts";
 import { discoverPeers, noPeersError } from "../mesh/discovery.ts";
 import { parseCompression } from "../io/output.ts";
+
+/** Do two paths name one file (following symlinks when the file exists)? */
+function samePath(a: string, b: string): boolean {
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
+  return real(a) === real(b);
+}
 
 /** One worker per spare core: on small machines the main thread's Map work competes with the scanners. */
 export const defaultWorkers = (): number => Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -56,6 +64,12 @@ export default defineCommand({
     const toStdout = args.output === undefined || args.output === "-";
     if (toStdout && process.stdout.isTTY && (args.encrypt === true || (compress ?? "none") !== "none")) {
       throw usageError("refusing to write compressed or encrypted data to a terminal", "redirect stdout to a file, or pass -o FILE");
+    }
+    if (!toStdout && args["ids-from"] !== undefined && samePath(args.output!, args["ids-from"])) {
+      throw usageError(
+        `-o ${args.output} would replace the --ids-from file with only the events it does not hold`,
+        "append to it with >> (stdout), or write a new file and combine the two with nara-backup merge",
+      );
     }
     const { identity, soul } = loadIdentity(args, log);
 
