@@ -7,9 +7,9 @@
  *   bun bench/stages.ts [--rounds 5]
  */
 import { AFTER_ALL, Collector, lowerFloor, type TsFloor } from "../src/dump/collect.ts";
-import { hexWords } from "../src/dump/idtable.ts";
-import { STRING_ID, type PageBatch } from "../src/dump/messages.ts";
-import { newEventFields, scanEventAt, scanSyncPage, splitTsInto } from "../src/events/scan.ts";
+import type { PageBatch } from "../src/dump/messages.ts";
+import { scanSyncPage } from "../src/events/scan.ts";
+import { pageBatch } from "../test/sim/batch.ts";
 import { generateEvents, generateNaras, Rng, type SimEvent } from "../test/sim/generate.ts";
 
 const i = process.argv.indexOf("--rounds");
@@ -19,39 +19,7 @@ const PEERS = 32;
 const OWN = 10_000;
 const PAGE = 5000;
 
-/** A page batch as a fetch worker sends it (every event of the page new to it). */
-function batch(events: SimEvent[]): PageBatch {
-  const bytes = enc.encode(events.map((e) => e.raw).join(","));
-  const n = events.length;
-  const b: PageBatch = {
-    type: "page",
-    peer: "p",
-    page: 1,
-    bytes,
-    served: bytes.length,
-    count: n,
-    start: new Uint32Array(n),
-    end: new Uint32Array(n),
-    idWords: new Uint32Array(n * 4),
-    ids: "",
-    tsHi: new Float64Array(n),
-    tsLo: new Float64Array(n),
-    flags: new Uint8Array(n),
-    progress: 0,
-    floorHi: 0,
-    floorLo: 0,
-  };
-  const f = newEventFields();
-  let at = 0;
-  for (let k = 0; k < n; k++) {
-    b.start[k] = at;
-    at = scanEventAt(bytes, at, f) + 1;
-    b.end[k] = at - 1;
-    splitTsInto(bytes, f.tsStart, f.tsEnd, b.tsHi, b.tsLo, k);
-    b.flags[k] = f.flags | (hexWords(bytes, f.idStart, f.idEnd, b.idWords, k * 4) ? 0 : STRING_ID);
-  }
-  return b;
-}
+const batch = (events: SimEvent[]): PageBatch => pageBatch(events.map((e) => e.raw));
 
 // The benchmark mesh's holdings: each peer its own 10 000 events and 10 000 of the others'.
 const naras = generateNaras(PEERS + 1, 1);

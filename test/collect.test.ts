@@ -1,54 +1,12 @@
 // The dump's collector on its own: dedup, the signed-copy rule, and draining in ts order floor by floor.
 import { describe, expect, test } from "bun:test";
 import { AFTER_ALL, BEFORE_ALL, Collector, type TsFloor } from "../src/dump/collect.ts";
-import { newEventFields, scanEventAt, splitTsInto } from "../src/events/scan.ts";
-import { hexWords } from "../src/dump/idtable.ts";
-import { STRING_ID, type PageBatch } from "../src/dump/messages.ts";
+import { splitTsInto } from "../src/events/scan.ts";
+import { pageBatch } from "./sim/batch.ts";
 import { generateEvents, generateNaras, type SimEvent } from "./sim/generate.ts";
 
 const enc = new TextEncoder();
-
-/** A page batch as a fetch worker would send it, for these raw events. */
-function batch(raws: string[], floor: TsFloor = BEFORE_ALL): PageBatch {
-  const text = raws.join(",");
-  const bytes = enc.encode(text);
-  const n = raws.length;
-  const b: PageBatch = {
-    type: "page",
-    peer: "p",
-    page: 1,
-    bytes,
-    served: bytes.length,
-    count: n,
-    start: new Uint32Array(n),
-    end: new Uint32Array(n),
-    idWords: new Uint32Array(n * 4),
-    ids: "",
-    tsHi: new Float64Array(n),
-    tsLo: new Float64Array(n),
-    flags: new Uint8Array(n),
-    progress: 0,
-    floorHi: floor.hi,
-    floorLo: floor.lo,
-  };
-  const f = newEventFields();
-  const keys: string[] = [];
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    b.start[i] = at;
-    at = scanEventAt(bytes, at, f);
-    b.end[i] = at;
-    at++; // the comma
-    splitTsInto(bytes, f.tsStart, f.tsEnd, b.tsHi, b.tsLo, i);
-    b.flags[i] = f.flags;
-    if (!hexWords(bytes, f.idStart, f.idEnd, b.idWords, i * 4)) {
-      b.flags[i]! |= STRING_ID;
-      keys.push(new TextDecoder().decode(bytes.subarray(f.idStart, f.idEnd)));
-    }
-  }
-  b.ids = keys.join("\n");
-  return b;
-}
+const batch = (raws: string[], floor: TsFloor = BEFORE_ALL) => pageBatch(raws, floor);
 
 const tsFloor = (ts: bigint): TsFloor => {
   const hi = new Float64Array(1);
