@@ -203,6 +203,27 @@ describe("faults", () => {
     }
   });
 
+  test("a peer whose next_cursor goes backwards fails at once (not at its deadline); what it sent in order is kept", async () => {
+    const mesh = await startMesh({ peers: 3, events: 1500, seed: 12, faults: [{ rewindAfterPages: 3 }] });
+    try {
+      const r = await dump(mesh, { settings: { timeoutMs: 20_000, pageSize: 100 } });
+      const [broken, ...rest] = r.summary.peers;
+      expect(broken!.status).toBe("failed");
+      expect(broken!.error).toContain("next_cursor went back");
+      expect(broken!.pages).toBe(4);
+      expect(broken!.seconds).toBeLessThan(10);
+      expect(rest.map((p) => p.status)).toEqual(["ok", "ok"]);
+      expect(r.summary.exitCode).toBe(ExitCode.partial);
+      const got = new Set(ids(r.text));
+      // The first three pages (100 events, then 99 new each after the re-read boundary).
+      expect(mesh.peers[0]!.events.list().slice(0, 298).every((e) => got.has(e.id))).toBe(true);
+      for (const p of mesh.peers.slice(1)) expect(p.events.list().every((e) => got.has(e.id))).toBe(true);
+      expect(ids(r.text).length).toBe(got.size);
+    } finally {
+      await mesh.stop();
+    }
+  });
+
   test("5xx, dropped connections, garbage and truncated bodies are retried, re-signed, and nothing is lost", async () => {
     const mesh = await startMesh({
       peers: 4,

@@ -599,6 +599,18 @@ describe("peer: faults", () => {
     expect(recent.events!.length).toBe(evs.filter((e) => e.ts > BigInt(since) * 1_000_000_000n).length);
   });
 
+  test("rewindAfterPages: after N pages the cursor is ignored and next_cursor goes back", async () => {
+    const p = base();
+    p.faults.rewindAfterPages = 2;
+    const first = await sync(p, CLIENT, { mode: "page", page_size: 10 });
+    const second = await sync(p, CLIENT, { mode: "page", page_size: 10, cursor: first.nextCursor });
+    expect(BigInt(second.nextCursor!)).toBeGreaterThan(BigInt(first.nextCursor!));
+    const third = await sync(p, CLIENT, { mode: "page", page_size: 10, cursor: second.nextCursor });
+    // From the beginning again: the first page's timestamps (its ties may come in another order).
+    expect(third.nextCursor).toBe(first.nextCursor);
+    expect(third.events!.every((e) => tsOf(e) <= BigInt(first.nextCursor!))).toBe(true);
+  });
+
   test("status401 refuses every sync request", async () => {
     const p = base();
     p.faults.status401 = true;

@@ -4,7 +4,7 @@ import { signRequest, verifyResponse } from "../mesh/auth.ts";
 import { EventFlag, ScanError, idKey, scanSyncPage, splitTsInto, type SyncPage } from "../events/scan.ts";
 import { hexWords } from "./idtable.ts";
 import type { ByteBudget } from "./budget.ts";
-import type { TsFloor } from "./collect.ts";
+import { lowerFloor, type TsFloor } from "./collect.ts";
 import { grown } from "../typed.ts";
 import { STRING_ID, type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
 
@@ -35,6 +35,8 @@ type PageOutcome = {
   nextCursor: string | undefined;
   /** Ids forwarded at next_cursor's ts (undefined when next_cursor is not decimal). */
   pageTsIds: Set<string> | undefined;
+  /** next_cursor is older than the previous page's: the peer does not page in order. */
+  backwards: boolean;
 };
 
 /**
@@ -185,10 +187,16 @@ export async function fetchPeer(
       // The next request re-reads from next_cursor's ts on: nothing older will come. Sent even
       // for a page without new events, so that the coordinator learns how far this peer is.
       const last = page.eventsNull || page.nextCursor === undefined;
+      let backwards = false;
       if (last) floor = { hi: Infinity, lo: 0 };
-      else if (isDecimal(page.nextCursor!)) floor = tsMark(page.nextCursor!);
+      else if (isDecimal(page.nextCursor!)) {
+        const mark = tsMark(page.nextCursor!);
+        // A floor never goes down: the coordinator may have written what lies below it.
+        if (lowerFloor(mark, floor)) backwards = true;
+        else floor = mark;
+      }
       emit(toBatch(peer.name, report.pages, bytes, page, kept, scratch, ids.text(), last ? 1 : progress, floor));
-      return { count: n, kept, eventsNull: page.eventsNull, nextCursor: page.nextCursor, pageTsIds };
+      return { count: n, kept, eventsNull: page.eventsNull, nextCursor: page.nextCursor, pageTsIds, backwards };
     };
 
     for (;;) {
@@ -220,6 +228,13 @@ export async function fetchPeer(
         break;
       }
       if (!isDecimal(page.nextCursor)) throw new Fatal(`next_cursor "${page.nextCursor}" is not a decimal timestamp`);
+      if (page.backwards) {
+        // Following it would page through the same events until the deadline.
+        throw new Fatal(
+          `next_cursor went back to ${page.nextCursor}, older than the page before: the peer does not page in order`,
+          "what it sent before is kept; look at that nara (a ledger reset while we read it?)",
+        );
+      }
 
       if (page.nextCursor === boundaryTs) {
         // The whole page re-read one ts: more events share it than a page holds.

@@ -62,6 +62,8 @@ export type Faults = {
   badBodySig?: boolean;
   /** An old peer: ignores mode/cursor, returns the newest events after since_time, capped at 2000, never next_cursor. */
   legacy?: boolean;
+  /** A broken peer: after this many pages it ignores the cursor and pages from the beginning again (next_cursor goes backwards). */
+  rewindAfterPages?: number;
   /** Every sync request answers 401 (e.g. the peer does not know us). */
   status401?: boolean;
   /** Every Nth import request answers 503 before importing anything. */
@@ -685,7 +687,8 @@ export function startPeer(opts: PeerOptions): SimPeer {
     }
 
     const size = req.pageSize <= 0 || req.pageSize > MAX_PAGE ? MAX_PAGE : req.pageSize;
-    const cursor = parseCursor(req.cursor);
+    const rewind = faults.rewindAfterPages !== undefined && stats.pagesServed >= faults.rewindAfterPages;
+    const cursor = rewind ? null : parseCursor(req.cursor);
     let i = cursor === null ? 0 : lowerBound(ledger.ts, cursor, true);
     const picked: StoredEvent[] = [];
     const idx: number[] = [];
