@@ -1,6 +1,6 @@
-// The fetch workers' budget of page bytes in flight.
+// The fetch workers' budget of page bytes in flight, and their backlog of pages the coordinator has not taken in.
 import { describe, expect, test } from "bun:test";
-import { ByteBudget } from "../src/dump/budget.ts";
+import { Backlog, ByteBudget } from "../src/dump/budget.ts";
 
 /** "granted" if `p` settled before the promises queued so far (no timers involved). */
 async function state(p: Promise<unknown>): Promise<"granted" | "waiting"> {
@@ -71,5 +71,47 @@ describe("ByteBudget", () => {
     expect(await state(behind)).toBe("granted");
     expect(b.inFlight).toBe(5);
     await expect(b.take(1, abort.signal)).rejects.toThrow("peer timeout");
+  });
+});
+
+describe("Backlog", () => {
+  test("no waiting within the limit; past it, requests wait until pages are taken in", async () => {
+    const b = new Backlog(100);
+    expect(await state(b.room())).toBe("granted");
+    const first = b.add(80);
+    expect(await state(b.room())).toBe("granted");
+    const second = b.add(80);
+    expect(b.bytes).toBe(160);
+    const waiting = [b.room(), b.room()];
+    expect(await state(waiting[0]!)).toBe("waiting");
+    first();
+    // 80 left: within the limit, everyone goes on.
+    expect(await state(waiting[0]!)).toBe("granted");
+    expect(await state(waiting[1]!)).toBe("granted");
+    first(); // taken in twice counts once
+    expect(b.bytes).toBe(80);
+    second();
+    expect(b.bytes).toBe(0);
+  });
+
+  test("a waiter checks again when woken: over the limit again by then, it keeps waiting", async () => {
+    const b = new Backlog(100);
+    const a = b.add(150);
+    const waiting = b.room();
+    a(); // 0 left: the waiter is woken...
+    const c = b.add(150); // ...but before it runs, the backlog is over the limit again
+    expect(await state(waiting)).toBe("waiting");
+    c();
+    expect(await state(waiting)).toBe("granted");
+  });
+
+  test("an abort while waiting rejects with the signal's reason", async () => {
+    const b = new Backlog(0);
+    b.add(1);
+    const abort = new AbortController();
+    const waiting = b.room(abort.signal);
+    abort.abort(new Error("peer timeout"));
+    await expect(waiting).rejects.toThrow("peer timeout");
+    await expect(b.room(abort.signal)).rejects.toThrow("peer timeout");
   });
 });

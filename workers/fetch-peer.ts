@@ -6,7 +6,7 @@
  */
 import { parseSoul, type Identity } from "../src/identity/soul.ts";
 import { fetchPeer } from "../src/dump/fetch-peer.ts";
-import { ByteBudget } from "../src/dump/budget.ts";
+import { Backlog, ByteBudget } from "../src/dump/budget.ts";
 import { transferList, type FetchSettings, type FromWorker, type ToWorker } from "../src/dump/messages.ts";
 
 declare const self: Worker;
@@ -15,10 +15,19 @@ let identity: Identity | undefined;
 let settings: FetchSettings | undefined;
 /** Shared by every peer this worker fetches. */
 let budget: ByteBudget | undefined;
+let backlog: Backlog | undefined;
 
-const post = (m: FromWorker) => {
-  if (m.type === "page") self.postMessage(m, transferList(m));
-  else self.postMessage(m);
+/** Pages the coordinator has not taken in yet, by their ack number. */
+const unacked = new Map<number, () => void>();
+let lastAck = 0;
+
+const post = (m: FromWorker, takenIn?: () => void) => {
+  if (m.type !== "page") return self.postMessage(m);
+  if (takenIn) {
+    m.ack = ++lastAck;
+    unacked.set(m.ack, takenIn);
+  }
+  self.postMessage(m, transferList(m));
 };
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
@@ -27,10 +36,17 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     // The soul is checked by the coordinator already; here it only becomes a signing key.
     identity = parseSoul(msg.soul, msg.name);
     settings = msg.settings;
-    if (settings.inflightBytes) budget = new ByteBudget(settings.inflightBytes);
+    if (settings.inflightBytes) {
+      budget = new ByteBudget(settings.inflightBytes);
+      // Pages may wait at a busy coordinator up to as many bytes as may be in flight.
+      backlog = new Backlog(settings.inflightBytes);
+    }
   } else if (msg.type === "fetch") {
     if (!identity || !settings) throw new Error("fetch before init");
-    void fetchPeer(msg.peer, identity, settings, post, { budget }).then((report) => post({ type: "done", report }));
+    void fetchPeer(msg.peer, identity, settings, post, { budget, backlog }).then((report) => post({ type: "done", report }));
+  } else if (msg.type === "ack") {
+    unacked.get(msg.ack)?.();
+    unacked.delete(msg.ack);
   } else if (msg.type === "stop") {
     process.exit(0);
   }

@@ -92,3 +92,55 @@ export class ByteBudget {
     while (this.queue.length > 0 && this.fits(this.queue[0]!.bytes)) this.queue.shift()!.grant();
   }
 }
+
+/**
+ * Bytes a fetch worker has handed to the coordinator that it has not taken
+ * in yet. When the coordinator's thread is busy (compressing or encrypting
+ * the output, say), pages wait in its message queue; once they are more
+ * than `limit`, requests wait until it catches up. A coordinator that keeps
+ * up never makes anything wait here, which is why this is apart from
+ * ByteBudget (holding a request's budget until the coordinator has its
+ * page made plain dumps ~3 % slower).
+ */
+export class Backlog {
+  private pending = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly limit: number) {}
+
+  /** Resolves once the backlog is within its limit (at once, usually); rejects when `signal` aborts first. */
+  async room(signal?: AbortSignal): Promise<void> {
+    // Every waiter is woken when the backlog shrinks; each checks again.
+    while (this.pending > this.limit) {
+      if (signal?.aborted) throw signal.reason;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          this.waiters = this.waiters.filter((w) => w !== go);
+          reject(signal!.reason);
+        };
+        const go = () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+        this.waiters.push(go);
+      });
+    }
+  }
+
+  /** `bytes` were handed over; the returned function says they were taken in. */
+  add(bytes: number): () => void {
+    this.pending += bytes;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.pending -= bytes;
+      if (this.pending <= this.limit) for (const go of this.waiters.splice(0)) go();
+    };
+  }
+
+  get bytes(): number {
+    return this.pending;
+  }
+}

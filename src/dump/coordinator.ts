@@ -124,6 +124,8 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
       worker.onmessage = (e: MessageEvent<FromWorker>) => {
         const m = e.data;
         if (m.type === "page") {
+          // Taken in (or dropped): the worker may ask for more. Sent first, as the page is read by then.
+          if (m.ack !== undefined) worker.postMessage({ type: "ack", ack: m.ack } satisfies ToWorker);
           if (reports.has(m.peer)) return;
           const size = m.served;
           if (m.count > 0) {

@@ -3,7 +3,7 @@ import type { Identity } from "../identity/soul.ts";
 import { signRequest, verifyResponse } from "../mesh/auth.ts";
 import { EventFlag, ScanError, idKey, scanSyncPage, splitTsInto, type SyncPage } from "../events/scan.ts";
 import { hexWords } from "./idtable.ts";
-import type { ByteBudget } from "./budget.ts";
+import type { Backlog, ByteBudget } from "./budget.ts";
 import { lowerFloor, type TsFloor } from "./collect.ts";
 import { grown } from "../typed.ts";
 import { STRING_ID, type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
@@ -25,6 +25,8 @@ export type FetchPeerDeps = {
   now?: () => number;
   /** Shared by the peers of one worker: page bodies in flight at once. */
   budget?: ByteBudget;
+  /** Shared by the peers of one worker: pages handed on that the coordinator has not taken in. */
+  backlog?: Backlog;
 };
 
 /** What a page left for the paging logic once its events were handed on. */
@@ -86,7 +88,8 @@ export async function fetchPeer(
   peer: PeerTarget,
   identity: Identity,
   settings: FetchSettings,
-  emit: (m: FromWorker) => void,
+  /** `takenIn`, given with a page, is to be called once the coordinator has the page. */
+  emit: (m: FromWorker, takenIn?: () => void) => void,
   deps: FetchPeerDeps = {},
 ): Promise<PeerReport> {
   const doFetch = deps.fetch ?? fetch;
@@ -195,7 +198,8 @@ export async function fetchPeer(
         if (lowerFloor(mark, floor)) backwards = true;
         else floor = mark;
       }
-      emit(toBatch(peer.name, report.pages, bytes, page, kept, scratch, ids.text(), last ? 1 : progress, floor));
+      const batch = toBatch(peer.name, report.pages, bytes, page, kept, scratch, ids.text(), last ? 1 : progress, floor);
+      emit(batch, kept > 0 ? deps.backlog?.add(batch.bytes.length) : undefined);
       return { count: n, kept, eventsNull: page.eventsNull, nextCursor: page.nextCursor, pageTsIds, backwards };
     };
 
@@ -205,6 +209,7 @@ export async function fetchPeer(
         () =>
           fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, abort.signal, report, warn, {
             budget: deps.budget,
+            backlog: deps.backlog,
             expectBytes,
             take: takePage,
           }),
@@ -399,6 +404,7 @@ async function pingKey(
 
 type PageHandling = {
   budget: ByteBudget | undefined;
+  backlog: Backlog | undefined;
   /** This peer's last page size (or a guess): what to reserve in the budget. */
   expectBytes: number;
   take: (bytes: Uint8Array, page: SyncPage) => PageOutcome;
@@ -407,7 +413,8 @@ type PageHandling = {
 /**
  * One attempt at one page: request, checks, scan, and (synchronously, while
  * the scan's scratch is valid) `take`. Its bytes stay reserved in the budget
- * until the page has been handed on.
+ * until the page has been handed on; the request waits, budget in hand,
+ * while the coordinator is behind with earlier pages.
  */
 async function fetchPage(
   peer: PeerTarget,
@@ -423,6 +430,7 @@ async function fetchPage(
 ): Promise<PageOutcome> {
   const release = handling.budget ? await handling.budget.take(handling.expectBytes, signal) : undefined;
   try {
+    await handling.backlog?.room(signal);
     let res: Response;
     let bytes: Uint8Array;
     try {

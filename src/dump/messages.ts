@@ -20,6 +20,8 @@ export const DEFAULT_INFLIGHT_BYTES = 8 << 20;
 export type ToWorker =
   | { type: "init"; name: string; soul: string; settings: FetchSettings }
   | { type: "fetch"; peer: PeerTarget }
+  /** The page the worker numbered `ack` has been taken in (see PageBatch.ack). */
+  | { type: "ack"; ack: number }
   | { type: "stop" };
 
 /**
@@ -54,6 +56,8 @@ export type PageBatch = {
    */
   floorHi: number;
   floorLo: number;
+  /** When set, the worker waits for { type: "ack", ack } before it counts the page's bytes out of flight. */
+  ack?: number;
 };
 
 export type PeerStatus = "ok" | "incomplete" | "failed" | "timeout";
