@@ -190,8 +190,16 @@ function aad(header: Header, final: boolean): Uint8Array {
   return a;
 }
 
-export function sealChunk(dataKey: Uint8Array, header: Header, index: number, final: boolean, plaintext: Uint8Array): Uint8Array {
-  return xchacha20poly1305(dataKey, nonce(header, index), aad(header, final)).encrypt(plaintext);
+/** The sealed chunk (ciphertext and tag); into `output` (plaintext length + TAG_LENGTH bytes) when given. */
+export function sealChunk(
+  dataKey: Uint8Array,
+  header: Header,
+  index: number,
+  final: boolean,
+  plaintext: Uint8Array,
+  output?: Uint8Array,
+): Uint8Array {
+  return xchacha20poly1305(dataKey, nonce(header, index), aad(header, final)).encrypt(plaintext, output);
 }
 
 /** The plaintext, or undefined when the chunk does not authenticate as chunk `index` with this final flag. */
@@ -223,18 +231,45 @@ export class Encryptor {
     this.#buf = new Uint8Array(header.chunkSize);
   }
 
+  /** The bytes to write for `plain`, each piece a fresh array. */
   push(plain: Uint8Array): Uint8Array[] {
+    return [...this.#seal(plain, undefined)];
+  }
+
+  finish(): Uint8Array[] {
+    return [...this.#sealLast(undefined)];
+  }
+
+  /**
+   * `push` for a consumer that is done with each piece before it asks for
+   * the next (a writer that awaits each write): sealed chunks share one
+   * buffer, instead of a fresh 1 MiB array per chunk left to the GC.
+   */
+  pieces(plain: Uint8Array): Generator<Uint8Array> {
+    return this.#seal(plain, this.#reused());
+  }
+
+  /** `finish` with the same contract as `pieces`. */
+  lastPieces(): Generator<Uint8Array> {
+    return this.#sealLast(this.#reused());
+  }
+
+  #out: Uint8Array | undefined;
+  #reused(): Uint8Array {
+    return (this.#out ??= new Uint8Array(this.#buf.length + TAG_LENGTH));
+  }
+
+  *#seal(plain: Uint8Array, out: Uint8Array | undefined): Generator<Uint8Array> {
     if (this.#finished) throw new Error("Encryptor: push after finish");
-    const out: Uint8Array[] = [];
     if (!this.#started) {
       this.#started = true;
-      out.push(this.header.bytes);
+      yield this.header.bytes;
     }
     let at = 0;
     while (at < plain.length) {
       // A full buffer is sealed as non-final only once more data is known to follow.
       if (this.#fill === this.#buf.length) {
-        out.push(sealChunk(this.#key, this.header, this.#index++, false, this.#buf));
+        yield sealChunk(this.#key, this.header, this.#index++, false, this.#buf, out);
         this.#fill = 0;
       }
       const n = Math.min(plain.length - at, this.#buf.length - this.#fill);
@@ -242,15 +277,13 @@ export class Encryptor {
       this.#fill += n;
       at += n;
     }
-    return out;
   }
 
-  finish(): Uint8Array[] {
-    if (this.#finished) return [];
-    const out = this.#started ? [] : [this.header.bytes];
+  *#sealLast(out: Uint8Array | undefined): Generator<Uint8Array> {
+    if (this.#finished) return;
+    if (!this.#started) yield this.header.bytes;
     this.#started = this.#finished = true;
-    out.push(sealChunk(this.#key, this.header, this.#index++, true, this.#buf.subarray(0, this.#fill)));
-    return out;
+    yield sealChunk(this.#key, this.header, this.#index++, true, this.#buf.subarray(0, this.#fill), out?.subarray(0, this.#fill + TAG_LENGTH));
   }
 }
 

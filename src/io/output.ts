@@ -80,7 +80,8 @@ export function openOutput(path: string | undefined, opts: OutputOptions = {}): 
   /** After compression: encrypt (if asked) and hand to the sink, honouring backpressure. */
   const emit = async (bytes: Uint8Array): Promise<void> => {
     if (!encryptor) return sink.write(bytes);
-    for (const piece of encryptor.push(bytes)) await sink.write(piece);
+    // Each piece is written (and copied by the sink) before the next is sealed into the same buffer.
+    for (const piece of encryptor.pieces(bytes)) await sink.write(piece);
   };
   const compressBlock =
     compression === "zstd"
@@ -125,7 +126,7 @@ export function openOutput(path: string | undefined, opts: OutputOptions = {}): 
       // A last partial block; an empty output still gets one (empty) frame, a valid file for the tools.
       if (compressBlock && (fill > 0 || blocks === 0)) await emit(compressBlock((block ?? new Uint8Array(0)).subarray(0, fill)));
       block = undefined;
-      if (encryptor) for (const piece of encryptor.finish()) await sink.write(piece);
+      if (encryptor) for (const piece of encryptor.lastPieces()) await sink.write(piece);
       await sink.commit();
       state = "committed";
     },
