@@ -36,7 +36,7 @@ const EPILOG = `
 Long flags also work with a single dash (-name alice -timeout 5m), as in the Go tool.
 The soul comes from --soul, else NARA_SOUL, else --soul-file (prefer the last two).
 
-Exit codes: 0 ok, 1 internal error, 2 usage, 3 partial, 4 failed, 5 no peers, 6 refused by the nara, 7 corrupt backup (verify), 130 interrupted.`;
+Exit codes: 0 ok, 1 unexpected error (I/O or a bug), 2 usage, 3 partial, 4 failed, 5 no peers, 6 refused by the nara, 7 corrupt backup (verify), 130 interrupted.`;
 
 type Io = { stdout: { write(s: string): unknown; isTTY?: boolean }; stderr: { write(s: string): unknown; isTTY?: boolean } };
 

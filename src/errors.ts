@@ -1,7 +1,7 @@
 /** Exit codes of every command; README.md documents them. */
 export const ExitCode = {
   ok: 0,
-  /** A bug or an unexpected condition. */
+  /** A bug or an unexpected condition (the system failing: disk full, I/O errors). */
   internal: 1,
   /** Bad flags, a bad soul or name, invalid input: nothing was done. */
   usage: 2,
