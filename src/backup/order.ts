@@ -1,7 +1,7 @@
 /**
  * The order of a backup: (ts as an integer, id as the dedup key compared as
  * a JS string), exactly the order dump-events writes (src/dump/collect.ts
- * sortedOrder), and the record every stage of merge passes around.
+ * drain), and the record every stage of merge passes around.
  *
  * Ids of 32 lowercase hex characters (all honest ones) are held as four
  * 32-bit words: no string per event, and comparing the words gives the
