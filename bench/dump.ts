@@ -3,7 +3,10 @@
  * and the naive one (bench/naive.ts) alternately, each in a fresh process.
  * Prints a Markdown report for bench/RESULTS.md.
  *
- *   bun bench/dump.ts [--peers 32] [--per-peer 20000] [--rounds 3] [--latency-page-size 500]
+ *   bun bench/dump.ts [--peers 32] [--per-peer 20000] [--rounds 3] [--latency-page-size 500] [--outputs]
+ *
+ * --outputs also runs the CLI once per output kind (plain, --encrypt,
+ * .zst, .zst --encrypt) on the same mesh: wall time and peak RSS.
  */
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -73,6 +76,30 @@ for (let r = 0; r < rounds; r++) {
     log(`${which}: ${res.seconds.toFixed(2)} s, ${res.written} written, ${res.maxRssMiB} MiB peak RSS`);
   }
 }
+type OutputRun = { kind: string; seconds: number; maxRssMiB: number; bytes: number };
+const outputRuns: OutputRun[] = [];
+if (process.argv.includes("--outputs")) {
+  const m = JSON.parse(mesh.line) as { peers: { name: string; url: string }[]; name: string; soul: string };
+  const peerList = m.peers.map((p) => `${p.name}=${new URL(p.url).host}`).join(",");
+  for (const [kind, file, extra] of [
+    ["-o FILE", "out.jsonl", []],
+    ["-o FILE --encrypt", "out.jsonl", ["--encrypt"]],
+    ["-o FILE.zst", "out.jsonl.zst", []],
+    ["-o FILE.zst --encrypt", "out.jsonl.zst", ["--encrypt"]],
+  ] as const) {
+    const out = join(dir, file);
+    const t0 = performance.now();
+    const p = Bun.spawnSync([bun, join(here, "../src/cli.ts"), "dump-events", "--name", m.name, "--peers", peerList, "-o", out, ...extra, "--quiet"], {
+      env: { ...process.env, NARA_SOUL: m.soul },
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    if (p.exitCode !== 0) throw new Error(`dump-events ${kind} failed: ${p.stderr.toString()}`);
+    const bytes = Bun.file(out).size;
+    rmSync(out, { force: true });
+    outputRuns.push({ kind, seconds, maxRssMiB: Math.round((p.resourceUsage?.maxRSS ?? 0) / 2 ** 20), bytes });
+    log(`dump-events ${kind}: ${seconds.toFixed(2)} s, ${outputRuns.at(-1)!.maxRssMiB} MiB peak RSS`);
+  }
+}
 mesh.stop();
 
 const latencyPageSize = arg("latency-page-size", 500);
@@ -118,3 +145,12 @@ Mesh: ${mesh.unique} unique events (${fmt(mesh.uniqueBytes / 2 ** 20, 1)} MiB as
 - Peak RSS: ${median(ours.map((r) => r.maxRssMiB))} MiB = ${fmt((median(ours.map((r) => r.maxRssMiB)) * 2 ** 20) / mesh.uniqueBytes)}x the unique output bytes (target < 2x).
 - With 50 ms latency on every response and ${latencyPageSize}-event pages: the slowest peer (${maxPeer} events) took ${requests} pages, one after the other = ${fmt(latencyFloor)} s of latency alone. Fetch phase ${fmt(median(latencyRuns.map((r) => r.fetchSeconds ?? r.seconds)))} s, whole dump ${fmt(median(latencyRuns.map((r) => r.seconds)))} s: ${fmt((median(latencyRuns.map((r) => r.seconds)) / latencyFloor - 1) * 100, 0)} % over that floor for the whole dump (target within 15 %).
 `);
+if (outputRuns.length > 0) {
+  process.stdout.write(`
+The CLI on the same mesh, one run per output (wall includes starting the process; peak RSS of the whole process):
+
+| output | wall s | peak RSS MiB | file MB |
+| --- | --- | --- | --- |
+${outputRuns.map((r) => `| \`${r.kind}\` | ${fmt(r.seconds)} | ${r.maxRssMiB} | ${fmt(r.bytes / 1e6, 1)} |`).join("\n")}
+`);
+}
