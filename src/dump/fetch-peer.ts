@@ -193,10 +193,9 @@ export async function fetchPeer(
       let backwards = false;
       if (last) floor = { hi: Infinity, lo: 0 };
       else if (isDecimal(page.nextCursor!)) {
-        const mark = tsMark(page.nextCursor!);
-        // A floor never goes down: the coordinator may have written what lies below it.
-        if (lowerFloor(mark, floor)) backwards = true;
-        else floor = mark;
+        // next_cursor's ts, split above. A floor never goes down: the coordinator may have written what lies below it.
+        if (lowerFloor(pageMark, floor)) backwards = true;
+        else floor = pageMark;
       }
       const batch = toBatch(peer.name, report.pages, bytes, page, kept, scratch, ids.text(), last ? 1 : progress, floor);
       emit(batch, kept > 0 ? deps.backlog?.add(batch.bytes.length) : undefined);
