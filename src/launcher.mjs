@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/**
+ * The package's bin: `npx nara-backup` on a machine with only Node.js, and
+ * `bunx nara-backup`. The CLI (src/cli.ts) needs Bun; this file needs only
+ * Node. It runs the CLI with the Bun that npm installed as our dependency
+ * (or, failing that, the `bun` on PATH), passing arguments, stdin, stdout,
+ * stderr, signals and the exit code through unchanged.
+ *
+ * Plain JavaScript on purpose: Node runs it as it is, before Bun is found.
+ */
+import { spawn } from "node:child_process";
+import { statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { constants } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const cli = fileURLToPath(new URL("./cli.ts", import.meta.url));
+const args = process.argv.slice(2);
+
+if (process.versions.bun) {
+  // Already Bun (bunx, `bun src/launcher.mjs`): no second process.
+  const { main } = await import("./cli.ts");
+  process.exitCode = await main(args);
+} else {
+  run(findBun());
+}
+
+/** Where npm's `bun` package put the binary, else the platform package it came from, else PATH. */
+function findBun() {
+  const require = createRequire(import.meta.url);
+  const candidates = [];
+  try {
+    const pkgDir = dirname(require.resolve("bun/package.json"));
+    // Bun's postinstall replaces this placeholder (a few bytes) with the real binary.
+    candidates.push(join(pkgDir, "bin", "bun.exe"));
+    // With --ignore-scripts the binary stays in the platform package.
+    const os = process.platform === "win32" ? "windows" : process.platform;
+    const arch = process.arch === "arm64" ? "aarch64" : process.arch;
+    const from = createRequire(join(pkgDir, "package.json"));
+    for (const suffix of ["", "-musl", "-baseline", "-musl-baseline"]) {
+      try {
+        const dir = dirname(from.resolve(`@oven/bun-${os}-${arch}${suffix}/package.json`));
+        candidates.push(join(dir, "bin", process.platform === "win32" ? "bun.exe" : "bun"));
+      } catch {}
+    }
+  } catch {}
+  for (const file of candidates) {
+    try {
+      if (statSync(file).size > 1_000_000) return file;
+    } catch {}
+  }
+  return "bun";
+}
+
+function run(bun) {
+  // Node 23.11+ can replace this process: the same pid, so signals and the exit status are Bun's own.
+  if (typeof process.execve === "function" && bun !== "bun") {
+    process.execve(bun, [bun, cli, ...args], process.env);
+  }
+  const child = spawn(bun, [cli, ...args], { stdio: "inherit" });
+  // A signal sent to this process goes to the CLI, which decides what to do (exit 130 after cleaning up).
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];
+  const relay = (signal) => {
+    try {
+      child.kill(signal);
+    } catch {}
+  };
+  for (const s of signals) process.on(s, relay);
+  child.on("error", (err) => {
+    const missing = err.code === "ENOENT";
+    process.stderr.write(
+      `error: cannot start Bun to run nara-backup (${missing ? "no bun binary found" : err.message})\n` +
+        "hint: reinstall without --ignore-scripts (npm install nara-backup installs Bun), or install Bun: https://bun.sh\n",
+    );
+    process.exit(1);
+  });
+  child.on("exit", (code, signal) => {
+    for (const s of signals) process.off(s, relay);
+    if (signal) {
+      // Die of the same signal, so our parent sees what the CLI's parent would have seen.
+      process.kill(process.pid, signal);
+      // Only if that signal does not end a process by default.
+      setImmediate(() => process.exit(128 + (constants.signals[signal] ?? 0)));
+      return;
+    }
+    process.exit(code ?? 1);
+  });
+}

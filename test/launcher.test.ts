@@ -1,0 +1,111 @@
+/**
+ * src/launcher.mjs, the package's bin: Node runs it and it runs the CLI with
+ * the Bun from node_modules (no bun on PATH here), passing arguments, stdio,
+ * signals and the exit code through.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import pkg from "../package.json" with { type: "json" };
+
+const root = join(import.meta.dir, "..");
+const launcher = join(root, "src/launcher.mjs");
+const node = Bun.which("node");
+// PATH with node but without any bun: only the launcher's own search can find one.
+const nodeOnlyPath = node ? dirname(node) : "";
+const noBunOnPath = node !== null && Bun.which("bun", { PATH: nodeOnlyPath }) === null;
+const dir = mkdtempSync(join(tmpdir(), "nara-launcher-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+type Result = { code: number | null; signal: string | null; stdout: string; stderr: string };
+
+async function run(argv: string[], stdin?: string): Promise<Result> {
+  const proc = Bun.spawn(argv, { cwd: dir, env: { PATH: nodeOnlyPath }, stdin: stdin === undefined ? "ignore" : new Blob([stdin]), stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  await proc.exited;
+  return { code: proc.exitCode, signal: proc.signalCode, stdout, stderr };
+}
+
+/** The pids whose parent is `pid` (from /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Fields after the ")" that closes the command name: state, ppid, ...
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {}
+  }
+  return out;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe.skipIf(!noBunOnPath)("the Node launcher (node on PATH, bun only in node_modules)", () => {
+  test("passes stdout and exit code 0 through", async () => {
+    const r = await run([node!, launcher, "--version"]);
+    expect(r).toEqual({ code: 0, signal: null, stdout: `${pkg.version}\n`, stderr: "" });
+  });
+
+  test("passes arguments unchanged (spaces, non-ASCII) and a non-zero exit code", async () => {
+    const r = await run([node!, launcher, "no such ü"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`unknown command "no such ü"`);
+  });
+
+  test("passes stdin through", async () => {
+    const line = '{"id":"x"}\n';
+    const r = await run([node!, launcher, "stats", "-", "--json"], line.repeat(3));
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ bytes: line.length * 3 });
+  });
+
+  test("a signal sent to the launcher reaches the CLI, and the launcher dies of it too", async () => {
+    // verify reading a stdin that stays open: the CLI blocks until the signal.
+    const proc = Bun.spawn([node!, launcher, "verify", "-"], { cwd: dir, env: { PATH: nodeOnlyPath }, stdin: "pipe", stdout: "ignore", stderr: "ignore" });
+    let child: number | undefined;
+    for (let i = 0; i < 2000 && child === undefined; i++) {
+      child = childrenOf(proc.pid)[0];
+      if (child === undefined) await Bun.sleep(5);
+    }
+    expect(child).toBeNumber();
+    proc.kill("SIGTERM");
+    await proc.exited;
+    expect(proc.signalCode).toBe("SIGTERM");
+    // The launcher waited for the CLI to end before it re-raised the signal.
+    expect(alive(child!)).toBe(false);
+    proc.stdin.end();
+  });
+
+  test("without any bun it says so and how to fix it, exit 1", async () => {
+    const alone = mkdtempSync(join(dir, "alone-"));
+    copyFileSync(launcher, join(alone, "launcher.mjs"));
+    const r = await run([node!, join(alone, "launcher.mjs"), "--version"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot start Bun");
+    expect(r.stderr).toContain("hint:");
+  });
+});
+
+test("under Bun (bunx) the launcher runs the CLI in the same process", async () => {
+  const r = await run([process.execPath, launcher, "no-such-command"]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain(`unknown command "no-such-command"`);
+  expect((await run([process.execPath, launcher, "--version"])).stdout).toBe(`${pkg.version}\n`);
+});
+
+test.skipIf(noBunOnPath)("the Node launcher tests need node on PATH and no bun there", () => {
+  // Visible in the test output: this machine has no node, or a bun on the PATH beside it.
+  console.warn(`skipped the Node launcher tests: node=${node ?? "missing"}, bun beside it`);
+});
