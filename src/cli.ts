@@ -25,6 +25,8 @@ export const subCommands: Record<string, Lazy> = {
   verify: () => import("./commands/verify.ts").then((m) => m.default),
   stats: () => import("./commands/stats.ts").then((m) => m.default),
   merge: () => import("./commands/merge.ts").then((m) => m.default),
+  "dump-stash": () => import("./commands/dump-stash.ts").then((m) => m.default),
+  "restore-stash": () => import("./commands/restore-stash.ts").then((m) => m.default),
 };
 
 export const mainCommand = defineCommand({

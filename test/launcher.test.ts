@@ -18,7 +18,7 @@ const noBunOnPath = node !== null && Bun.which("bun", { PATH: nodeOnlyPath }) ==
 const dir = mkdtempSync(join(tmpdir(), "nara-launcher-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-type Result = { code: number | null; signal: string | null; stdout: string; stderr: string };
+type Result = { code: number | null; signal: unknown; stdout: string; stderr: string };
 
 async function run(argv: string[], stdin?: string): Promise<Result> {
   const proc = Bun.spawn(argv, { cwd: dir, env: { PATH: nodeOnlyPath }, stdin: stdin === undefined ? "ignore" : new Blob([stdin]), stdout: "pipe", stderr: "pipe" });

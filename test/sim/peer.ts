@@ -39,6 +39,7 @@ import {
 import { goJson } from "../../src/events/gojson.ts";
 import { eventContent, eventId, goEventObject, parseEvent, payloadMissing, type ParsedEvent } from "../../src/events/id.ts";
 import { actorTarget, makeNara, mixSeed, Rng, type SimEvent, type SimNara } from "./generate.ts";
+import { startStash, type SimStash, type StashSimOptions } from "./stash.ts";
 
 // ---------------------------------------------------------------------------
 // Types
@@ -156,6 +157,8 @@ export type PeerOptions = {
   seed?: number;
   /** Keep at most this many log entries per log (default 10000). */
   logLimit?: number;
+  /** The stash routes of its UI server (test/sim/stash.ts). */
+  stash?: StashSimOptions;
 };
 
 export type Ledger = {
@@ -184,6 +187,8 @@ export type SimPeer = {
   stats: PeerStats;
   /** Keys the peer knows, name -> Base64 public key (learns from hey-there events). */
   keys: Map<string, string>;
+  /** Its stash routes (/api/stash/*), mutable at runtime. */
+  stash: SimStash;
   /** Resets stats and fault counters (not the ledger). */
   resetStats(): void;
   stop(): Promise<void>;
@@ -596,6 +601,7 @@ export function startPeer(opts: PeerOptions): SimPeer {
   });
   const stats = freshStats();
   const faults: Faults = { ...opts.faults };
+  const stash = startStash(nara, opts.naras ?? [], now, opts.stash);
   const pending = new Set<(r: Response) => void>();
   let stopped = false;
 
@@ -1030,7 +1036,7 @@ export function startPeer(opts: PeerOptions): SimPeer {
       if (path === "/ping" && req.method === "GET") res = handlePing();
       else if (path === "/events/sync") res = await handleSync(req);
       else if (path === "/api/events/import") res = await handleImport(req);
-      else res = text("404 page not found\n", 404);
+      else res = (await stash.handle(req, path)) ?? text("404 page not found\n", 404);
       await delay();
       return res;
     },
@@ -1053,6 +1059,7 @@ export function startPeer(opts: PeerOptions): SimPeer {
     faults,
     stats,
     keys,
+    stash,
     resetStats() {
       Object.assign(stats, freshStats());
     },

@@ -1,0 +1,69 @@
+import { defineCommand } from "citty";
+import { identityArgs, outputArgs, outputOptions, parseDuration } from "../cli/args.ts";
+import { createLog } from "../cli/log.ts";
+import { ExitCode, usageError } from "../errors.ts";
+import { loadIdentity } from "../identity/load.ts";
+import { readStashFile } from "../stash/file.ts";
+import { isLoopback, LOOPBACK_WARNING, stashBaseUrl } from "../stash/http.ts";
+import { restoreStash } from "../stash/restore.ts";
+
+export default defineCommand({
+  meta: {
+    name: "restore-stash",
+    description: "Give a nara its stash back from a dump-stash file (plain or encrypted); it distributes it to its confidants",
+  },
+  args: {
+    file: { type: "positional", required: false, description: "the stash backup; - or none reads stdin", valueHint: "FILE" },
+    "nara-url": {
+      type: "string",
+      default: "http://localhost:8080",
+      description: "the nara's own UI server (-serve-ui); its stash routes have no authentication",
+      valueHint: "url",
+    },
+    ...identityArgs,
+    force: { type: "boolean", description: "replace a different stash the nara already holds" },
+    timeout: {
+      type: "string",
+      default: "5m",
+      description: "time allowed for the whole restore, retries included (the nara distributes synchronously, up to 30s per confidant)",
+      valueHint: "duration",
+    },
+    ...outputArgs,
+    json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
+  },
+  async run({ args }) {
+    const out = outputOptions(args);
+    const log = createLog({ ...out, quiet: out.quiet || (out.json && !out.verbose) });
+    const baseUrl = stashBaseUrl(args["nara-url"]);
+    const timeoutMs = parseDuration(args.timeout, "--timeout");
+    if (timeoutMs <= 0) throw usageError("--timeout must be more than 0");
+    const path = args.file === undefined ? "-" : String(args.file);
+    if (path === "-" && process.stdin.isTTY) throw usageError("no stash file given and stdin is a terminal", "restore-stash FILE, or pipe the file in");
+    // Soul and name first: a wrong soul must fail before the file is decrypted or the nara is asked.
+    const { identity } = loadIdentity(args, log);
+    const { record, encrypted } = await readStashFile(path, {
+      soul: () => ({ seed: identity.seedBytes() }),
+      soulHint: `this stash backup was encrypted with another soul than ${identity.name}'s: restore it with the soul of the nara that made it`,
+    });
+    log.debug(`${path === "-" ? "stdin" : path}: ${encrypted ? "encrypted" : "plain"} stash of ${record.timestamp}, ${Object.keys(record.data).length} top-level keys`);
+    if (!isLoopback(baseUrl)) log.warn(`--nara-url ${baseUrl} ${LOOPBACK_WARNING}`);
+
+    const result = await restoreStash({
+      baseUrl,
+      record,
+      force: args.force === true,
+      timeoutMs,
+      onReplace: (difference) => log.warn(`replacing the nara's different stash (--force): ${difference}`),
+      onRetry: ({ attempt, message, delayMs }) =>
+        log.info(`the nara could not distribute the stash yet (${message || "success:false"}); attempt ${attempt + 1} in ${(delayMs / 1000).toFixed(1)}s`),
+    });
+    const confidants = result.after.confidants.length;
+    if (result.outcome === "same") log.success(`${identity.name} already holds this stash: nothing sent`);
+    else log.success(`stash restored to ${identity.name} and read back (${result.attempts} attempt(s), ${confidants} confidant(s))`);
+    if (result.outcome === "restored" && confidants < 3) log.warn(`the nara lists ${confidants} confidant(s), not 3`);
+    if (out.json) {
+      process.stderr.write(`${JSON.stringify({ outcome: result.outcome, replaced: result.replaced, attempts: result.attempts, confidants, encrypted })}\n`);
+    }
+    return ExitCode.ok;
+  },
+});
