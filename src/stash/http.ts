@@ -84,11 +84,11 @@ async function request(url: string, init: RequestInit, opts: RequestOptions): Pr
     return await (opts.fetch ?? fetch)(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(opts.timeoutMs) });
   } catch (err) {
     const name = (err as { name?: string }).name;
-    const why = name === "TimeoutError" || name === "AbortError" ? `no answer within ${Math.round(opts.timeoutMs / 1000)}s` : describeError(err);
+    const timedOut = name === "TimeoutError" || name === "AbortError";
+    const why = timedOut ? `no answer within ${(opts.timeoutMs / 1000).toFixed(1).replace(/\.0$/, "")}s` : describeError(err);
     throw new NaraError(`cannot reach the nara at ${url}: ${why}`, {
-      hint: "is the nara running with -serve-ui? Its UI server listens on -http-addr (default :8080)",
+      hint: timedOut ? "a nara distributing its stash can take up to 30s per confidant: try a longer --timeout" : "is the nara running with -serve-ui? Its UI server listens on -http-addr (default :8080)",
       exitCode: ExitCode.failed,
-      cause: err,
     });
   }
 }
