@@ -30,7 +30,7 @@ beforeEach(() => {
 
 type Result = { code: number; stdout: string; stderr: string; raw: Uint8Array };
 
-async function cli(args: string[], opts: { soul?: string; stdin?: Uint8Array } = {}): Promise<Result> {
+async function cli(args: string[], opts: { soul?: string; stdin?: Uint8Array<ArrayBuffer> } = {}): Promise<Result> {
   const proc = Bun.spawn([process.execPath, join(root, "src/cli.ts"), ...args], {
     cwd: work,
     env: { PATH: process.env.PATH ?? "", NARA_SOUL: opts.soul ?? owner.soul },
@@ -134,7 +134,7 @@ describe("restore-stash", () => {
     const file = await backup('{"k":"v"}', ["--plain"]);
     await put('{"k": "v"}');
     const updates = peer.stash.stats.updates;
-    const r = await cli(["restore-stash", "--nara-url", peer.url, "--name", owner.name, "-"], { stdin: readFileSync(file) });
+    const r = await cli(["restore-stash", "--nara-url", peer.url, "--name", owner.name, "-"], { stdin: new Uint8Array(readFileSync(file)) });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("nothing sent");
     expect(peer.stash.stats.updates).toBe(updates);
