@@ -13,6 +13,8 @@
  *   GET  /api/stash/confidants  {"confidants":[...]}
  *
  * Only on the UI server (-serve-ui): with `serveUi` false they are Go's 404.
+ * (A real nara serves them on its UI port, not the mesh port; the simulated
+ * peer has one server for both.)
  * Confidants hold the stash sealed with nara's own scheme (STASH.md §3);
  * restart() loses the owner's RAM copy as a real restart does, and the
  * confidants' hey-there push brings it back after a given number of status
