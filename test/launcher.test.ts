@@ -8,6 +8,7 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "no
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { startMesh } from "./sim/mesh.ts";
 
 const root = join(import.meta.dir, "..");
 const launcher = join(root, "src/launcher.mjs");
@@ -85,6 +86,29 @@ describe.skipIf(!noBunOnPath)("the Node launcher (node on PATH, bun only in node
     expect(alive(child!)).toBe(false);
     proc.stdin.end();
     reader.releaseLock();
+  });
+
+  test("Ctrl-C in a terminal (SIGINT to the whole process group, so the CLI gets it twice): exit 130, no temporary file left", async () => {
+    const mesh = await startMesh({ peers: 2, events: 50, seed: 5, faults: { hangAfterPages: 0 } });
+    const out = mkdtempSync(join(dir, "int-"));
+    try {
+      const proc = Bun.spawn([node!, launcher, "dump-events", "--name", mesh.client.name, "--peers", mesh.peersArg, "-o", join(out, "b.jsonl")], {
+        cwd: out,
+        env: { PATH: nodeOnlyPath, NARA_SOUL: mesh.client.soul },
+        stdout: "ignore",
+        stderr: "pipe",
+        // Its own process group, as a shell gives a foreground job.
+        detached: true,
+      });
+      // The dump has started (its signal handlers are set) once both peers hold a hanging request.
+      for (let i = 0; i < 2000 && mesh.peers.some((p) => p.stats.syncRequests === 0); i++) await Bun.sleep(5);
+      process.kill(-proc.pid, "SIGINT");
+      await proc.exited;
+      expect(proc.exitCode).toBe(130);
+      expect(readdirSync(out)).toEqual([]);
+    } finally {
+      await mesh.stop();
+    }
   });
 
   test("without any bun it says so and how to fix it, exit 1", async () => {

@@ -306,8 +306,10 @@ export async function mergeBackups(opts: MergeOptions, hooks: MergeHooks = {}): 
     process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
   };
   if (opts.handleSignals !== false) {
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    // on, not once: a Ctrl-C often arrives twice (from the terminal and relayed by npx or the launcher), and a second
+    // one after a once-handler would kill the process before it removed its temporary file.
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   }
   const openFinal = () => openOutput(opts.output, { compress: opts.compress, encryptSeed: opts.encryptSeed });
 

@@ -57,8 +57,10 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
     output?.abort();
     process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // on, not once: a Ctrl-C often arrives twice (from the terminal and relayed by npx or the launcher), and a second
+  // one after a once-handler would kill the process before it removed its temporary file.
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   let written = 0;
   const writeBelow = async (sink: Output, floor: TsFloor) => {
     const order = collector.drain(floor);
