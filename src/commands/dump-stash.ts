@@ -1,11 +1,10 @@
 import { defineCommand } from "citty";
-import { identityArgs, outputArgs, outputOptions, parseDuration } from "../cli/args.ts";
-import { createLog } from "../cli/log.ts";
+import { identityArgs, parseDuration } from "../cli/args.ts";
+import { stashOutputArgs, stashSetup, stashUrlArg } from "../cli/stash-args.ts";
 import { ExitCode, NaraError, usageError } from "../errors.ts";
 import { loadIdentity } from "../identity/load.ts";
 import { openOutput } from "../io/output.ts";
 import { fetchStash } from "../stash/dump.ts";
-import { isLoopback, LOOPBACK_WARNING, stashBaseUrl } from "../stash/http.ts";
 import { encodeRecord } from "../stash/record.ts";
 
 export default defineCommand({
@@ -14,27 +13,17 @@ export default defineCommand({
     description: "Save a nara's stash (its owner's JSON, kept by three confidants) to a file, encrypted with the soul",
   },
   args: {
-    "nara-url": {
-      type: "string",
-      default: "http://localhost:8080",
-      description: "the nara's own UI server (-serve-ui); its stash routes have no authentication",
-      valueHint: "url",
-    },
+    ...stashUrlArg,
     ...identityArgs,
     output: { type: "string", alias: "o", description: "file to write (default NAME.stash); - writes to stdout", valueHint: "path" },
     plain: { type: "boolean", description: "write the stash unencrypted (readable by anyone who gets the file)" },
     wait: { type: "string", default: "0", description: "keep asking this long while the nara has no stash yet (a freshly started nara gets it back from its confidants)", valueHint: "duration" },
     timeout: { type: "string", default: "30s", description: "time allowed for each request", valueHint: "duration" },
-    ...outputArgs,
-    json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
+    ...stashOutputArgs,
   },
   async run({ args }) {
-    const out = outputOptions(args);
-    const log = createLog({ ...out, quiet: out.quiet || (out.json && !out.verbose) });
-    const baseUrl = stashBaseUrl(args["nara-url"]);
+    const { out, log, baseUrl, timeoutMs, warnIfRemote } = stashSetup(args);
     const waitMs = parseDuration(args.wait, "--wait");
-    const timeoutMs = parseDuration(args.timeout, "--timeout");
-    if (timeoutMs <= 0) throw usageError("--timeout must be more than 0");
     const plain = args.plain === true;
     // The soul encrypts the file: checked against --name before anything touches the network.
     const hasSoul = args.soul !== undefined || Boolean(process.env.NARA_SOUL?.trim()) || args["soul-file"] !== undefined;
@@ -42,7 +31,7 @@ export default defineCommand({
     const name = loaded?.identity.name ?? args.name?.trim();
     if (!name) throw usageError("--name is required", "pass the nara's name: --name NAME");
     const target = args.output ?? `${name}.stash`;
-    if (!isLoopback(baseUrl)) log.warn(`--nara-url ${baseUrl} ${LOOPBACK_WARNING}`);
+    warnIfRemote();
 
     const { record, status, polls } = await fetchStash({
       baseUrl,

@@ -1,10 +1,9 @@
 import { defineCommand } from "citty";
-import { identityArgs, outputArgs, outputOptions, parseDuration } from "../cli/args.ts";
-import { createLog } from "../cli/log.ts";
+import { identityArgs } from "../cli/args.ts";
+import { stashOutputArgs, stashSetup, stashUrlArg } from "../cli/stash-args.ts";
 import { ExitCode, usageError } from "../errors.ts";
 import { loadIdentity } from "../identity/load.ts";
 import { readStashFile } from "../stash/file.ts";
-import { isLoopback, LOOPBACK_WARNING, stashBaseUrl } from "../stash/http.ts";
 import { restoreStash } from "../stash/restore.ts";
 
 export default defineCommand({
@@ -14,12 +13,7 @@ export default defineCommand({
   },
   args: {
     file: { type: "positional", required: false, description: "the stash backup; - or none reads stdin", valueHint: "FILE" },
-    "nara-url": {
-      type: "string",
-      default: "http://localhost:8080",
-      description: "the nara's own UI server (-serve-ui); its stash routes have no authentication",
-      valueHint: "url",
-    },
+    ...stashUrlArg,
     ...identityArgs,
     force: { type: "boolean", description: "replace a different stash the nara already holds" },
     timeout: {
@@ -28,15 +22,10 @@ export default defineCommand({
       description: "time allowed for the whole restore, retries included (the nara distributes synchronously, up to 30s per confidant)",
       valueHint: "duration",
     },
-    ...outputArgs,
-    json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
+    ...stashOutputArgs,
   },
   async run({ args }) {
-    const out = outputOptions(args);
-    const log = createLog({ ...out, quiet: out.quiet || (out.json && !out.verbose) });
-    const baseUrl = stashBaseUrl(args["nara-url"]);
-    const timeoutMs = parseDuration(args.timeout, "--timeout");
-    if (timeoutMs <= 0) throw usageError("--timeout must be more than 0");
+    const { out, log, baseUrl, timeoutMs, warnIfRemote } = stashSetup(args);
     const path = args.file === undefined ? "-" : String(args.file);
     if (path === "-" && process.stdin.isTTY) throw usageError("no stash file given and stdin is a terminal", "restore-stash FILE, or pipe the file in");
     // Soul and name first: a wrong soul must fail before the file is decrypted or the nara is asked.
@@ -46,7 +35,7 @@ export default defineCommand({
       soulHint: `this stash backup was encrypted with another soul than ${identity.name}'s: restore it with the soul of the nara that made it`,
     });
     log.debug(`${path === "-" ? "stdin" : path}: ${encrypted ? "encrypted" : "plain"} stash of ${record.timestamp}, ${Object.keys(record.data).length} top-level keys`);
-    if (!isLoopback(baseUrl)) log.warn(`--nara-url ${baseUrl} ${LOOPBACK_WARNING}`);
+    warnIfRemote();
 
     const result = await restoreStash({
       baseUrl,

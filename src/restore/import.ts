@@ -2,7 +2,7 @@
  * POST /api/events/import: one attempt with a timeout, classified; and a
  * batch sent with retries, signed afresh before every attempt.
  */
-import { usageError } from "../errors.ts";
+import { parseNaraUrl } from "../mesh/nara-url.ts";
 import type { Identity } from "../identity/soul.ts";
 import { signBatch, type Batch } from "./batch.ts";
 
@@ -30,19 +30,7 @@ export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
  * endpoint URL.
  */
 export function importUrl(naraUrl: string): string {
-  let text = naraUrl.trim();
-  if (!text) throw usageError("--nara-url is empty", "give the nara's HTTP address, e.g. --nara-url http://localhost:8080");
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) text = `http://${text}`;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw usageError(`--nara-url "${naraUrl}" is not a URL`, "e.g. --nara-url http://localhost:8080");
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw usageError(`--nara-url must be http:// or https://, not ${url.protocol}//`);
-  }
-  if (url.search || url.hash) throw usageError("--nara-url must not have a query string or fragment");
+  const url = parseNaraUrl(naraUrl);
   const path = url.pathname.replace(/\/+$/, "");
   url.pathname = path.endsWith(IMPORT_PATH) ? path : `${path}${IMPORT_PATH}`;
   return url.toString();

@@ -7,7 +7,7 @@ import { statSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
 import type { SeedSource } from "../io/encrypt.ts";
 import { openInput } from "../io/input.ts";
-import { MAX_STASH_BYTES } from "./http.ts";
+import { MAX_STASH_BYTES, readAllCapped } from "./http.ts";
 import { parseRecord, type StashRecord } from "./record.ts";
 
 export type ReadStash = { record: StashRecord; encrypted: boolean; bytes: number };
@@ -31,20 +31,9 @@ export async function readStashFile(path: string, opts: { soul?: SeedSource; sou
     }
   }
   const input = await openInput(path, { soul: opts.soul, soulHint: opts.soulHint });
-  const reader = input.stream.getReader();
-  const parts: Uint8Array[] = [];
-  let bytes = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    bytes += value.length;
-    if (bytes > MAX_STASH_BYTES) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(name);
-    }
-    parts.push(value);
-  }
-  const text = Buffer.concat(parts).toString("utf8");
+  const bytes = await readAllCapped(input.stream, MAX_STASH_BYTES);
+  if (!bytes) throw tooLarge(name);
+  const text = Buffer.from(bytes).toString("utf8");
   if (!text.trim()) throw new NaraError(`${name} is empty`, { hint: "give a file written by dump-stash", exitCode: ExitCode.usage });
-  return { record: parseRecord(text, name), encrypted: input.kind.encrypted, bytes };
+  return { record: parseRecord(text, name), encrypted: input.kind.encrypted, bytes: bytes.length };
 }

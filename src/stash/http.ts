@@ -3,7 +3,8 @@
  * GET /api/stash/status and POST /api/stash/update. They have no
  * authentication at all. Every answer is read with a size cap.
  */
-import { ExitCode, NaraError, describeError, usageError } from "../errors.ts";
+import { ExitCode, NaraError, describeError } from "../errors.ts";
+import { parseNaraUrl } from "../mesh/nara-url.ts";
 
 /** A nara keeps any JSON as a stash (no limit at HEAD); a backup tool still bounds what it reads. */
 export const MAX_STASH_BYTES = 16 << 20;
@@ -25,17 +26,7 @@ export type UpdateAnswer = { success: boolean; message: string };
 
 /** The nara's base URL for what the user typed (http://localhost:8080, localhost:8080, http://host/prefix/). */
 export function stashBaseUrl(naraUrl: string): string {
-  let text = naraUrl.trim();
-  if (!text) throw usageError("--nara-url is empty", "give the nara's UI address, e.g. --nara-url http://localhost:8080");
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) text = `http://${text}`;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw usageError(`--nara-url "${naraUrl}" is not a URL`, "e.g. --nara-url http://localhost:8080");
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw usageError(`--nara-url must be http:// or https://, not ${url.protocol}//`);
-  if (url.search || url.hash) throw usageError("--nara-url must not have a query string or fragment");
+  const url = parseNaraUrl(naraUrl);
   url.pathname = url.pathname.replace(/\/+$/, "").replace(/\/api\/stash(\/[a-z]*)?$/, "");
   return url.toString().replace(/\/+$/, "");
 }
@@ -58,7 +49,14 @@ export async function readCapped(res: Response, cap: number, what: string): Prom
     throw tooLarge(what, cap);
   }
   if (!res.body) return "";
-  const reader = res.body.getReader();
+  const bytes = await readAllCapped(res.body, cap);
+  if (!bytes) throw tooLarge(what, cap);
+  return Buffer.from(bytes).toString("utf8");
+}
+
+/** The whole stream, or undefined (and the stream cancelled) as soon as it passes `cap` bytes. */
+export async function readAllCapped(stream: ReadableStream<Uint8Array>, cap: number): Promise<Uint8Array | undefined> {
+  const reader = stream.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -66,12 +64,12 @@ export async function readCapped(res: Response, cap: number, what: string): Prom
     if (done) break;
     size += value.length;
     if (size > cap) {
-      await reader.cancel();
-      throw tooLarge(what, cap);
+      await reader.cancel().catch(() => {});
+      return undefined;
     }
     parts.push(value);
   }
-  return Buffer.concat(parts).toString("utf8");
+  return Buffer.concat(parts);
 }
 
 const tooLarge = (what: string, cap: number) =>
