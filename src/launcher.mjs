@@ -54,10 +54,6 @@ function findBun() {
 }
 
 function run(bun) {
-  // Node 23.11+ can replace this process: the same pid, so signals and the exit status are Bun's own.
-  if (typeof process.execve === "function" && bun !== "bun") {
-    process.execve(bun, [bun, cli, ...args], process.env);
-  }
   const child = spawn(bun, [cli, ...args], { stdio: "inherit" });
   // A signal sent to this process goes to the CLI, which decides what to do (exit 130 after cleaning up).
   const signals = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];

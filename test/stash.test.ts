@@ -172,6 +172,19 @@ describe("src/stash", () => {
     expect(p.stash.stats).toMatchObject({ updates: 3, failedUpdates: 2 });
   });
 
+  test("the same stash without confidants (never distributed) is sent again; with them, nothing is sent", async () => {
+    const p = nara({ onlinePeers: 2 });
+    await post(p, '{"b":[1],"a":2}');
+    p.stash.onlinePeers = 4;
+    let resent = 0;
+    const record = { timestamp: 1, data: { a: 2, b: [1] } };
+    const first = await restoreStash({ baseUrl: p.url, record, force: false, timeoutMs: 10_000, onResend: () => resent++ });
+    expect([first.outcome, first.attempts, resent, p.stash.confidants.length]).toEqual(["restored", 1, 1, 3]);
+    const again = await restoreStash({ baseUrl: p.url, record, force: false, timeoutMs: 10_000, onResend: () => resent++ });
+    expect([again.outcome, again.attempts, resent]).toEqual(["same", 0, 1]);
+    expect(p.stash.stats.updates).toBe(2);
+  });
+
   test("restore gives up with exit 4 when the timeout ends first, and says why", async () => {
     const p = nara({ onlinePeers: 2 });
     let clock = 0;

@@ -31,6 +31,9 @@ export default defineCommand({
     const name = loaded?.identity.name ?? args.name?.trim();
     if (!name) throw usageError("--name is required", "pass the nara's name: --name NAME");
     const target = args.output ?? `${name}.stash`;
+    if (target === "-" && process.stdout.isTTY && !plain) {
+      throw usageError("refusing to write an encrypted stash to a terminal", "redirect stdout to a file, pass -o FILE, or --plain");
+    }
     warnIfRemote();
 
     const { record, status, polls } = await fetchStash({

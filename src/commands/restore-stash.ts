@@ -42,6 +42,7 @@ export default defineCommand({
       record,
       force: args.force === true,
       timeoutMs,
+      onResend: () => log.info("the nara holds this stash but lists no confidant: sending it again to distribute it"),
       onReplace: (difference) => log.warn(`replacing the nara's different stash (--force): ${difference}`),
       onRetry: ({ attempt, message, delayMs }) =>
         log.info(`the nara could not distribute the stash yet (${message || "success:false"}); attempt ${attempt + 1} in ${(delayMs / 1000).toFixed(1)}s`),

@@ -21,6 +21,8 @@ export type RestoreStashOptions = {
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   onRetry?: (info: { attempt: number; message: string; delayMs: number }) => void;
+  /** Called when the nara holds this stash but no confidant does: it is sent again. */
+  onResend?: () => void;
   /** Called before a different stash is replaced (--force). */
   onReplace?: (difference: string) => void;
 };
@@ -43,9 +45,13 @@ export async function restoreStash(opts: RestoreStashOptions): Promise<RestoreSt
   const remaining = () => Math.max(1, deadline - now());
 
   const before = await getStatus(opts.baseUrl, { timeoutMs: remaining(), fetch: opts.fetch });
+  const same = before.hasStash && Boolean(before.data) && sameStash(before.data, opts.record.data);
   let replaced = false;
-  if (before.hasStash) {
-    if (before.data && sameStash(before.data, opts.record.data)) return { outcome: "same", attempts: 0, replaced: false, after: before };
+  if (same) {
+    if (before.confidants.length > 0) return { outcome: "same", attempts: 0, replaced: false, after: before };
+    // Held but by no confidant (an earlier update that could not be distributed): it would not survive a restart.
+    opts.onResend?.();
+  } else if (before.hasStash) {
     const difference = before.data ? describeDifference(opts.record.data, before.data) : "the nara's stash is not a JSON object, so it cannot be compared";
     if (!opts.force) {
       throw new NaraError(`the nara already holds a different stash: ${difference}`, {
