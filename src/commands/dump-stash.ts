@@ -42,10 +42,10 @@ export default defineCommand({
       waitMs,
       onWaiting: (_s, remainingMs) => log.info(`the nara has no stash yet; asking again (${Math.ceil(remainingMs / 1000)}s left)`),
     });
-    const text = encodeRecord(record);
+    const bytes = new TextEncoder().encode(encodeRecord(record));
     const output = openOutput(target, { compress: "none", encryptSeed: plain ? undefined : loaded!.identity.seedBytes() });
     try {
-      await output.write(new TextEncoder().encode(text));
+      await output.write(bytes);
       await output.commit();
     } catch (err) {
       output.abort();
@@ -55,11 +55,11 @@ export default defineCommand({
     const keys = Object.keys(record.data).length;
     const date = new Date(record.timestamp * 1000);
     const when = Number.isNaN(date.getTime()) ? String(record.timestamp) : date.toISOString();
-    log.success(`stash of ${when} (${keys} top-level keys, ${text.length} B) written to ${where}${plain ? " unencrypted" : ", encrypted"}`);
+    log.success(`stash of ${when} (${keys} top-level keys, ${bytes.length} B) written to ${where}${plain ? " unencrypted" : ", encrypted"}`);
     if (status.confidants.length < 3) log.warn(`the nara lists ${status.confidants.length} confidant(s), not 3: its stash is not safe against a restart yet`);
     if (out.json) {
       process.stderr.write(
-        `${JSON.stringify({ output: where, encrypted: !plain, timestamp: record.timestamp, keys, bytes: text.length, confidants: status.confidants.length, polls })}\n`,
+        `${JSON.stringify({ output: where, encrypted: !plain, timestamp: record.timestamp, keys, bytes: bytes.length, confidants: status.confidants.length, polls })}\n`,
       );
     }
     return ExitCode.ok;
