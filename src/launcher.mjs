@@ -28,26 +28,34 @@ if (process.versions.bun) {
 
 /** Where npm's `bun` package put the binary, else the platform package it came from, else PATH. */
 function findBun() {
-  const require = createRequire(import.meta.url);
-  const candidates = [];
-  try {
-    const pkgDir = dirname(require.resolve("bun/package.json"));
-    // Bun's postinstall replaces this placeholder (a few bytes) with the real binary.
-    candidates.push(join(pkgDir, "bin", "bun.exe"));
-    // With --ignore-scripts the binary stays in the platform package.
-    const os = process.platform === "win32" ? "windows" : process.platform;
-    const arch = process.arch === "arm64" ? "aarch64" : process.arch;
-    const from = createRequire(join(pkgDir, "package.json"));
-    for (const suffix of ["", "-musl", "-baseline", "-musl-baseline"]) {
-      try {
-        const dir = dirname(from.resolve(`@oven/bun-${os}-${arch}${suffix}/package.json`));
-        candidates.push(join(dir, "bin", process.platform === "win32" ? "bun.exe" : "bun"));
-      } catch {}
-    }
-  } catch {}
-  for (const file of candidates) {
+  const real = (file) => {
     try {
-      if (statSync(file).size > 1_000_000) return file;
+      // Bun's postinstall replaces a placeholder of a few bytes with the real binary.
+      return statSync(file).size > 1_000_000;
+    } catch {
+      return false;
+    }
+  };
+  let pkgDir;
+  try {
+    pkgDir = dirname(createRequire(import.meta.url).resolve("bun/package.json"));
+  } catch {
+    return "bun";
+  }
+  const installed = join(pkgDir, "bin", "bun.exe");
+  if (real(installed)) return installed;
+  // With --ignore-scripts the binary stays in the platform package.
+  const os = process.platform === "win32" ? "windows" : process.platform;
+  const arch = process.arch === "arm64" ? "aarch64" : process.arch;
+  // Node reports the glibc it runs on; none on Linux means musl (Alpine).
+  const musl = process.platform === "linux" && !process.report?.getReport?.().header?.glibcVersionRuntime;
+  const suffixes = musl ? ["-musl", "-musl-baseline", "", "-baseline"] : ["", "-baseline", "-musl", "-musl-baseline"];
+  const from = createRequire(join(pkgDir, "package.json"));
+  for (const suffix of suffixes) {
+    try {
+      const dir = dirname(from.resolve(`@oven/bun-${os}-${arch}${suffix}/package.json`));
+      const file = join(dir, "bin", process.platform === "win32" ? "bun.exe" : "bun");
+      if (real(file)) return file;
     } catch {}
   }
   return "bun";
