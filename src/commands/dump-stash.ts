@@ -55,7 +55,7 @@ export default defineCommand({
     const keys = Object.keys(record.data).length;
     const date = new Date(record.timestamp * 1000);
     const when = Number.isNaN(date.getTime()) ? String(record.timestamp) : date.toISOString();
-    log.success(`stash of ${when} (${keys} top-level keys, ${bytes.length} B) written to ${where}${plain ? " unencrypted" : ", encrypted"}`);
+    log.success(`stash of ${when} (${keys} top-level key${keys === 1 ? "" : "s"}, ${bytes.length} B) written to ${where}${plain ? " unencrypted" : ", encrypted"}`);
     if (status.confidants.length < 3) log.warn(`the nara lists ${status.confidants.length} confidant(s), not 3: its stash is not safe against a restart yet`);
     if (out.json) {
       process.stderr.write(
