@@ -9,7 +9,7 @@
  * Plain JavaScript on purpose: Node runs it as it is, before Bun is found.
  */
 import { spawn } from "node:child_process";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
@@ -66,6 +66,9 @@ function run(bun) {
   // A signal sent to this process goes to the CLI, which decides what to do (exit 130 after cleaning up).
   const signals = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];
   const relay = (signal) => {
+    // Ctrl-C and Ctrl-\ reach the terminal's whole foreground process group, the CLI included: relaying them
+    // would deliver them twice (restore-events takes a second Ctrl-C as "quit at once").
+    if ((signal === "SIGINT" || signal === "SIGQUIT") && inTerminalForeground()) return;
     try {
       child.kill(signal);
     } catch {}
@@ -90,4 +93,16 @@ function run(bun) {
     }
     process.exit(code ?? 1);
   });
+}
+
+/** Linux: this process is in the foreground process group of its controlling terminal (/proc/self/stat pgrp = tpgid). */
+function inTerminalForeground() {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    // Fields after the command name in parentheses: state ppid pgrp session tty_nr tpgid ...
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[5]) > 0 && f[2] === f[5];
+  } catch {
+    return false;
+  }
 }

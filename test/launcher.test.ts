@@ -4,11 +4,13 @@
  * signals and the exit code through.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { generateNaras } from "./sim/generate.ts";
 import { startMesh } from "./sim/mesh.ts";
+import { startPeer } from "./sim/peer.ts";
 
 const root = join(import.meta.dir, "..");
 const launcher = join(root, "src/launcher.mjs");
@@ -108,6 +110,36 @@ describe.skipIf(!noBunOnPath)("the Node launcher (node on PATH, bun only in node
       expect(readdirSync(out)).toEqual([]);
     } finally {
       await mesh.stop();
+    }
+  });
+
+  test.skipIf(!Bun.which("script"))("Ctrl-C on a real terminal reaches the CLI once: restore-events stops after the request in flight", async () => {
+    const mesh = await startMesh({ peers: 1, events: 200, seed: 6 });
+    const target = startPeer({ nara: generateNaras(3, 8)[2]!, naras: mesh.naras, faults: { latencyMs: 1500 } });
+    const file = join(dir, "ctrl-c.jsonl");
+    writeFileSync(file, mesh.allEvents.map((e) => `${e.raw}\n`).join(""));
+    try {
+      const command = [node!, launcher, "restore-events", "--nara-url", target.url, "--name", target.name, "--batch-size", "50", file].map((a) => `'${a}'`).join(" ");
+      // script(1) runs the command on a pseudo-terminal; a \x03 written to it is the terminal's Ctrl-C.
+      const proc = Bun.spawn(["script", "-qefc", command, "/dev/null"], {
+        cwd: dir,
+        env: { PATH: nodeOnlyPath, NARA_SOUL: target.nara.soul },
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      // The first batch was imported; its answer is held back by the latency.
+      for (let i = 0; i < 2000 && target.stats.imports === 0; i++) await Bun.sleep(5);
+      proc.stdin.write("\x03");
+      await proc.stdin.flush();
+      const [screen, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      expect(code).toBe(130);
+      // One Ctrl-C: the graceful stop with a resume hint, not "quit at once".
+      expect(screen).toContain("stopping after the request in flight");
+      expect(screen).toContain("--skip 50");
+      expect(target.stats.imports).toBe(1);
+    } finally {
+      await Promise.all([mesh.stop(), target.stop()]);
     }
   });
 
