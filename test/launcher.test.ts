@@ -115,7 +115,7 @@ describe.skipIf(!noBunOnPath)("the Node launcher (node on PATH, bun only in node
 
   test.skipIf(!Bun.which("script"))("Ctrl-C on a real terminal reaches the CLI once: restore-events stops after the request in flight", async () => {
     const mesh = await startMesh({ peers: 1, events: 200, seed: 6 });
-    const target = startPeer({ nara: generateNaras(3, 8)[2]!, naras: mesh.naras, faults: { latencyMs: 800 } });
+    const target = startPeer({ nara: generateNaras(3, 8)[2]!, naras: mesh.naras, faults: { latencyMs: 1200 } });
     const file = join(dir, "ctrl-c.jsonl");
     writeFileSync(file, mesh.allEvents.map((e) => `${e.raw}\n`).join(""));
     try {
