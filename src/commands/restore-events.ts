@@ -47,6 +47,7 @@ export default defineCommand({
       valueHint: "path",
     },
     "batch-size": { type: "string", default: "2000", description: "events per import request", valueHint: "n" },
+    "in-flight": { type: "string", default: "1", description: "batches sent at once (the next is always prepared meanwhile); more only for a nara on a bigger machine", valueHint: "n" },
     timeout: { type: "string", default: "5m", description: "time allowed for each request (each attempt)", valueHint: "duration" },
     retries: { type: "string", default: "5", description: "retries of a batch after 5xx, timeouts, dropped connections", valueHint: "n" },
     "dry-run": { type: "boolean", description: "validate, filter, batch and sign, but send nothing" },
@@ -66,6 +67,7 @@ export default defineCommand({
 
     const url = importUrl(args["nara-url"]);
     const batchSize = parseIntArg(args["batch-size"], "--batch-size", { min: 1, max: 1_000_000 });
+    const inFlight = parseIntArg(args["in-flight"], "--in-flight", { min: 1, max: 64 });
     const timeoutMs = parseDuration(args.timeout, "--timeout");
     if (timeoutMs <= 0) throw new NaraError("--timeout must be more than 0", { exitCode: ExitCode.usage });
     const retries = parseIntArg(args.retries, "--retries", { min: 0, max: 1000 });
@@ -117,6 +119,7 @@ export default defineCommand({
           url,
           signer,
           batchSize,
+          inFlight,
           timeoutMs,
           retries,
           dryRun,

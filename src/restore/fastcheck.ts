@@ -16,6 +16,7 @@
 import { newEventFields, scanEventLine, ScanError, type EventFields } from "../events/scan.ts";
 import { SYNC_EVENT, type GoField, type GoStruct } from "../events/schema.ts";
 import { KNOWN_SERVICES, PAYLOAD_KEY } from "../events/id.ts";
+import { latin1Text } from "./linecheck.ts";
 
 export type FastEvent = { id: string; tsText: string; svc: string; signed: boolean };
 
@@ -284,11 +285,7 @@ class Walker {
         break;
       }
     }
-    if (plain) {
-      let out = "";
-      for (let k = s; k < e; k++) out += String.fromCharCode(b[k]!);
-      return out;
-    }
+    if (plain) return latin1Text(b, s, e);
     // Escapes or UTF-8: decoded as Go does (a lone surrogate escape becomes U+FFFD).
     return (JSON.parse(`"${decoder.decode(b.subarray(s, e))}"`) as string).toWellFormed();
   }
@@ -319,7 +316,7 @@ export function fastCheck(buf: Uint8Array, start: number, end: number): FastEven
   if (key === undefined && KNOWN_SERVICES.has(svc)) return null;
   const id = w.text(w.idS, w.idE);
   if (id === "") return null;
-  let tsText = decoder.decode(buf.subarray(w.tsS, w.tsE));
+  let tsText = latin1Text(buf, w.tsS, w.tsE); // digits and "-": ASCII
   if (tsText === "-0") tsText = "0";
   return { id, tsText, svc, signed: w.emitterLen > 0 && w.sigLen > 0 };
 }

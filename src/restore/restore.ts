@@ -7,7 +7,10 @@
  * filters. What it keeps is a compact ID index and one bit per line, never
  * the events. If any line is invalid nothing is sent (unless skipInvalid).
  * Pass 2 re-reads the inputs for the hey-there events (peers learn keys from
- * them before checking signatures), pass 3 for everything else. stdin is
+ * them before checking signatures), pass 3 for everything else; they trust
+ * a line whose bytes still give the CRC pass 1 kept (linecheck.ts) instead
+ * of validating it again. Sending is pipelined (pipeline.ts): the next
+ * batch is read and encoded while the current one is with the nara. stdin is
  * spooled (raw, as it came) to a private temp file so that it can be read
  * three times. Each pass opens its source through openInput, which
  * decompresses (zstd, gzip) and decrypts as it reads.
@@ -21,6 +24,8 @@ import { Batch, signBatch } from "./batch.ts";
 import { refusalError } from "./diagnose.ts";
 import { matches, type EventFilter } from "./filter.ts";
 import { IdIndex, LineBits, MAX_INPUTS } from "./idindex.ts";
+import { leadingFields, lineCrc, LineHashes } from "./linecheck.ts";
+import { InFlight } from "./pipeline.ts";
 import { displayUrl, formatMs, naraBaseUrl, sendBatch, type Attempt, type FetchLike } from "./import.ts";
 import type { RestoreIdentity } from "./identity.ts";
 import { bomLength, validateLine } from "./validate.ts";
@@ -34,6 +39,8 @@ export type RestoreOptions = {
   url: string;
   signer: RestoreIdentity;
   batchSize: number;
+  /** Batches sent at once (default 1: the next is prepared while one is with the nara). */
+  inFlight?: number;
   /** Per request (each attempt). */
   timeoutMs: number;
   /** Attempts after the first, per batch. */
@@ -160,6 +167,8 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
   const filter = opts.filter ?? {};
   const skip = opts.skip ?? 0;
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw usageError("--batch-size must be at least 1");
+  const inFlightLimit = opts.inFlight ?? 1;
+  if (!Number.isInteger(inFlightLimit) || inFlightLimit < 1) throw usageError("--in-flight must be at least 1");
   const inputs = opts.inputs.length === 0 ? ["-"] : [...opts.inputs];
   if (inputs.filter((p) => p === "-").length > 1) throw usageError("stdin (-) can be read only once");
   if (inputs.length > MAX_INPUTS) throw usageError(`too many input files (at most ${MAX_INPUTS})`);
@@ -203,6 +212,14 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
     const bits = sources.map(() => new LineBits());
     /** The selected hey-there lines (sent in pass 2; pass 3 sends bits minus these). */
     const heyBits = sources.map(() => new LineBits());
+    /** Per selected line: its CRC-32, and whether the fast check answered (what the send passes trust). */
+    const crcs = sources.map(() => new LineHashes());
+    const plain = sources.map(() => new LineBits());
+    const keep = (i: number, line: number, buf: Uint8Array, s: number, e: number, isPlain: boolean) => {
+      bits[i]!.set(line, true);
+      crcs[i]!.set(line, lineCrc(buf, s, e));
+      if (isPlain) plain[i]!.set(line, true);
+    };
     const services = new Map<string, number>();
     const lastHeyThere = sources.map(() => 0);
     const withNaras = filter.naras !== undefined;
@@ -230,7 +247,7 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
         if (old === undefined) {
           index.set(v.id, { input: i, line, signed: v.signed, selected });
           if (selected) {
-            bits[i]!.set(line, true);
+            keep(i, line, buf, s, e, v.plain);
             services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
             if (v.svc === HEY_THERE) {
               heyBits[i]!.set(line, true);
@@ -249,7 +266,7 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
         }
         index.set(v.id, { input: i, line, signed: true, selected });
         if (selected) {
-          bits[i]!.set(line, true);
+          keep(i, line, buf, s, e, v.plain);
           services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
           if (v.svc === HEY_THERE) {
             heyBits[i]!.set(line, true);
@@ -303,79 +320,83 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
     let batch = new Batch();
     let batchIndex = 0;
     let stopped = false;
+    const inFlight = new InFlight(inFlightLimit);
+    /** The first batch that failed (by time), settled into summary.failure once nothing is in flight. */
+    let failed: { last: Exclude<Attempt, { kind: "ok" }>; batch: number; attempts: number } | undefined;
+    const retry = {
+      url: opts.url,
+      identity: opts.signer.identity,
+      timeoutMs: opts.timeoutMs,
+      retries: opts.retries,
+      backoffMs: opts.backoffMs ?? 500,
+      maxBackoffMs: opts.maxBackoffMs ?? 30_000,
+      signal: opts.signal,
+      fetch: opts.fetch,
+      now: opts.now,
+      sleep: opts.sleep,
+      random: opts.random,
+    };
 
-    const flush = async (): Promise<void> => {
-      if (batch.count === 0) return;
-      const current = batch;
-      batch = new Batch(current.eventBytes + 4096); // the next one is about as big: no regrowing
-      batchIndex++;
-      const bytes = current.eventBytes;
-      const svcCounts = Object.fromEntries(current.services);
-      if (opts.dryRun) {
-        signBatch(current, opts.signer.identity, (opts.now ?? Date.now)()); // exercised, never sent
-        summary.batches++;
-        hooks.onBatch?.({
-          index: batchIndex,
-          of: summary.batchesPlanned,
-          events: current.count,
-          bytes,
-          imported: 0,
-          duplicates: 0,
-          warnings: 0,
-          attempts: 0,
-          ms: 0,
-          sentSoFar: summary.sent,
-          services: svcCounts,
-        });
-        return;
-      }
+    /** Sends one batch (signed in sendBatch just before each attempt) and accounts for its outcome. */
+    const send = async (current: Batch, index: number): Promise<void> => {
       const result = await sendBatch(current, {
-        url: opts.url,
-        identity: opts.signer.identity,
-        timeoutMs: opts.timeoutMs,
-        retries: opts.retries,
-        backoffMs: opts.backoffMs ?? 500,
-        maxBackoffMs: opts.maxBackoffMs ?? 30_000,
-        signal: opts.signal,
-        fetch: opts.fetch,
-        now: opts.now,
-        sleep: opts.sleep,
-        random: opts.random,
+        ...retry,
         onRetry: (r) =>
-          hooks.onRetry?.({ batch: batchIndex, attempt: r.attempt, of: r.of, error: r.failure.kind === "ok" ? "" : r.failure.error, delayMs: r.delayMs }),
+          hooks.onRetry?.({ batch: index, attempt: r.attempt, of: r.of, error: r.failure.kind === "ok" ? "" : r.failure.error, delayMs: r.delayMs }),
       });
       summary.retries += result.failures.length;
       const last = result.last;
       if (last.kind === "ok") {
+        inFlight.accepted(index, current.count);
         summary.batches++;
         summary.sent += current.count;
         summary.imported += last.counts.imported;
         summary.duplicates += last.counts.duplicates;
         summary.warnings += last.counts.warnings;
         hooks.onBatch?.({
-          index: batchIndex,
+          index,
           of: summary.batchesPlanned,
           events: current.count,
-          bytes,
+          bytes: current.eventBytes,
           ...last.counts,
           attempts: result.attempts,
           ms: last.ms,
           sentSoFar: summary.sent,
-          services: svcCounts,
+          services: Object.fromEntries(current.services),
         });
         return;
       }
       stopped = true;
-      summary.resumeSkip = summary.skipped + summary.sent;
-      summary.failure = batchFailure(last, {
-        batch: batchIndex,
-        attempts: result.attempts,
-        opts,
-        summary,
-        now: opts.now ?? Date.now,
-      });
-      summary.exitCode = summary.failure.exitCode;
-      throw new StopReading();
+      failed ??= { last, batch: index, attempts: result.attempts };
+    };
+
+    const flush = async (): Promise<void> => {
+      if (batch.count === 0) return;
+      const current = batch;
+      batch = new Batch(current.eventBytes + 4096); // the next one is about as big: no regrowing
+      const index = ++batchIndex;
+      if (opts.dryRun) {
+        signBatch(current, opts.signer.identity, (opts.now ?? Date.now)()); // exercised, never sent
+        summary.batches++;
+        hooks.onBatch?.({
+          index,
+          of: summary.batchesPlanned,
+          events: current.count,
+          bytes: current.eventBytes,
+          imported: 0,
+          duplicates: 0,
+          warnings: 0,
+          attempts: 0,
+          ms: 0,
+          sentSoFar: summary.sent,
+          services: Object.fromEntries(current.services),
+        });
+        return;
+      }
+      // Waits only while `limit` batches are out; reading goes on while this one is with the nara.
+      await inFlight.room();
+      if (stopped) throw new StopReading();
+      if (!opts.signal?.aborted) inFlight.start(() => send(current, index));
     };
 
     /** Pass 2 (heyThere) sends the lines of heyBits; pass 3 those of bits that are not in heyBits. */
@@ -384,36 +405,53 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
         const src = sources[i]!;
         const b = bits[i]!;
         const hey = heyBits[i]!;
+        const crc = crcs[i]!;
+        const isPlain = plain[i]!;
         if ((heyThere ? hey.count : b.count - hey.count) === 0) continue;
         const until = heyThere ? lastHeyThere[i]! : Infinity;
         await readLines(src, opts, async (buf, s, e, line) => {
           if (line > until) throw new StopReading();
           if (!b.has(line) || hey.has(line) !== heyThere) return;
           if (line === 1) s += bomLength(buf, s, e);
-          const v = validateLine(buf, s, e);
-          if (!v.ok || (v.svc === HEY_THERE) !== heyThere) throw changedError(src.name, line);
+          // The bytes pass 1 validated (same CRC): their ID and service, without checking them again.
+          if (lineCrc(buf, s, e) !== crc.get(line)) throw changedError(src.name, line);
+          let lead = isPlain.has(line) ? leadingFields(buf, s, e) : null;
+          if (lead === null) {
+            const v = validateLine(buf, s, e);
+            if (!v.ok) throw changedError(src.name, line);
+            lead = v;
+          }
+          if ((lead.svc === HEY_THERE) !== heyThere) throw changedError(src.name, line);
           if (++position <= skip) return;
-          batch.add(buf, s, e, v.id, v.svc);
+          batch.add(buf, s, e, lead.id, lead.svc);
           if (batch.count >= opts.batchSize) await flush();
         });
         if (opts.signal?.aborted) return;
       }
     };
 
-    if (heyThereTotal > 0) await sendPass(true);
-    if (!stopped && !opts.signal?.aborted) await sendPass(false);
-    if (!stopped && !opts.signal?.aborted) {
-      try {
-        await flush();
-      } catch (err) {
-        if (!(err instanceof StopReading)) throw err;
+    try {
+      if (heyThereTotal > 0) await sendPass(true);
+      if (!stopped && !opts.signal?.aborted) await sendPass(false);
+      if (!stopped && !opts.signal?.aborted) {
+        try {
+          await flush();
+        } catch (err) {
+          if (!(err instanceof StopReading)) throw err;
+        }
       }
+    } finally {
+      // What is in flight is let finish, whatever stopped the reading: its outcome is counted.
+      await inFlight.drain();
     }
-    if (opts.signal?.aborted && !summary.failure) {
-      summary.resumeSkip = summary.skipped + summary.sent;
-      return interrupted(summary, finish);
+    if (failed || opts.signal?.aborted) summary.resumeSkip = summary.skipped + inFlight.acceptedPrefixEvents;
+    if (failed) {
+      summary.failure = batchFailure(failed.last, { batch: failed.batch, attempts: failed.attempts, opts, summary, now: opts.now ?? Date.now });
+      summary.exitCode = summary.failure.exitCode;
+      return finish();
     }
-    if (!stopped && position !== selectedTotal) {
+    if (opts.signal?.aborted) return interrupted(summary, finish);
+    if (position !== selectedTotal) {
       throw new NaraError(`the input changed while restoring: ${selectedTotal} events were validated, ${position} found when sending`, {
         hint: "do not modify the backup during a restore; rerun it",
         exitCode: summary.sent > 0 ? ExitCode.partial : ExitCode.failed,

@@ -20,6 +20,8 @@ export type ValidEvent = FilterFields & {
   id: string;
   /** Has a non-empty emitter and sig: the better copy when two share an ID. */
   signed: boolean;
+  /** The fast check answered (no repeated, escaped or non-ASCII keys): see linecheck.ts. */
+  plain: boolean;
 };
 
 export type InvalidEvent = { ok: false; reason: string };
@@ -57,7 +59,7 @@ export function validateLine(buf: Uint8Array, start: number, end: number, opts: 
   if (!opts.withNaras) {
     try {
       const fast = fastCheck(buf, start, end);
-      if (fast) return { ok: true, id: fast.id, tsText: fast.tsText, svc: fast.svc, signed: fast.signed, naras: NO_NARAS };
+      if (fast) return { ok: true, id: fast.id, tsText: fast.tsText, svc: fast.svc, signed: fast.signed, naras: NO_NARAS, plain: true };
     } catch (err) {
       if (!(err instanceof ScanError)) throw err;
     }
@@ -90,6 +92,7 @@ export function slowCheck(text: string, withNaras: boolean): LineCheck {
     svc,
     signed: Boolean(ev.emitter) && Boolean(ev.sig),
     naras: withNaras ? naraNames(ev.emitter, ev.emitterId, ev.payload) : NO_NARAS,
+    plain: false,
   };
 }
 

@@ -38,6 +38,7 @@ import {
 } from "../../src/mesh/auth.ts";
 import { goJson } from "../../src/events/gojson.ts";
 import { eventContent, eventId, goEventObject, parseEvent, payloadMissing, type ParsedEvent } from "../../src/events/id.ts";
+import { idMismatch } from "./import-work.ts";
 import { actorTarget, makeNara, mixSeed, Rng, type SimEvent, type SimNara } from "./generate.ts";
 import { startStash, type SimStash, type StashSimOptions } from "./stash.ts";
 
@@ -136,6 +137,8 @@ export type PeerStats = {
   faultsInjected: Record<string, number>;
   syncLog: SyncLogEntry[];
   importLog: ImportLogEntry[];
+  /** Imported events whose ID is not the one their content gives (with checkIds). */
+  idMismatches?: number;
 };
 
 export type PeerOptions = {
@@ -159,6 +162,8 @@ export type PeerOptions = {
   logLimit?: number;
   /** The stash routes of its UI server (test/sim/stash.ts). */
   stash?: StashSimOptions;
+  /** Recompute every imported event's ID, as a checking nara does (bench realism; see import-work.ts). */
+  checkIds?: boolean;
 };
 
 export type Ledger = {
@@ -997,6 +1002,7 @@ export function startPeer(opts: PeerOptions): SimPeer {
         id = eventId(e.ts, e.svc, e.payload);
         raw = withId(e.parsed!, id);
       }
+      if (opts.checkIds && idMismatch(id, e.ts, e.svc, e.payload)) stats.idMismatches = (stats.idMismatches ?? 0) + 1;
       if (e.emitter !== "" && e.sig !== "") {
         const key = keys.get(e.emitter);
         const content = eventContent(e.svc, e.payload) ?? "";
