@@ -34,14 +34,7 @@ export class Batch {
 
   /** Appends one event's raw JSON bytes (copied: `buf` may be reused by the reader). */
   add(buf: Uint8Array, start: number, end: number, id: string, svc: string): void {
-    const need = this.#len + (end - start) + 1;
-    if (need > this.#buf.length) {
-      let size = this.#buf.length * 2;
-      while (size < need + 256) size *= 2;
-      const next = new Uint8Array(size);
-      next.set(this.#buf.subarray(0, this.#len));
-      this.#buf = next;
-    }
+    this.#reserve(end - start + 1);
     if (this.ids.length > 0) this.#buf[this.#len++] = 0x2c; // ,
     this.#buf.set(buf.subarray(start, end), this.#len);
     this.#len += end - start;
@@ -49,9 +42,35 @@ export class Batch {
     this.services.set(svc, (this.services.get(svc) ?? 0) + 1);
   }
 
-  /** The exact request body for this batch, `{"events":[...],"ts":N,"sig":"..."}`. */
+  /**
+   * The exact request body for this batch, `{"events":[...],"ts":N,"sig":"..."}`:
+   * the tail is written after the events in the batch's own buffer, so the
+   * body is a view, valid until the next body(), add() or reset().
+   */
   body(tsSeconds: number, sig: string): Uint8Array {
-    return buildBody(this.#buf.subarray(HEAD.length, this.#len), this.ids.length, tsSeconds, sig);
+    if (this.ids.length === 0) return buildBody(new Uint8Array(0), 0, tsSeconds, sig);
+    if (!Number.isSafeInteger(tsSeconds)) throw new RangeError(`import ts must be an integer, got ${tsSeconds}`);
+    const tail = enc.encode(`],"ts":${tsSeconds},"sig":"${sig}"}`);
+    this.#reserve(tail.length);
+    this.#buf.set(tail, this.#len);
+    return this.#buf.subarray(0, this.#len + tail.length);
+  }
+
+  /** Empties the batch, keeping its buffer for the next one. */
+  reset(): void {
+    this.#len = HEAD.length;
+    this.ids.length = 0;
+    this.services.clear();
+  }
+
+  #reserve(extra: number): void {
+    const need = this.#len + extra;
+    if (need <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < need + 256) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
   }
 }
 

@@ -318,6 +318,8 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
     // ---- passes 2 and 3: send, hey-there events first
     let position = 0; // in send order, --skip included
     let batch = new Batch();
+    /** Batches whose request is over, emptied for reuse: at most in-flight + 1 buffers, each allocated once. */
+    const spare: Batch[] = [];
     let batchIndex = 0;
     let stopped = false;
     const inFlight = new InFlight(inFlightLimit);
@@ -339,6 +341,7 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
 
     /** Sends one batch (signed in sendBatch just before each attempt) and accounts for its outcome. */
     const send = async (current: Batch, index: number): Promise<void> => {
+      const bytes = current.eventBytes;
       const result = await sendBatch(current, {
         ...retry,
         onRetry: (r) =>
@@ -346,23 +349,27 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
       });
       summary.retries += result.failures.length;
       const last = result.last;
+      const events = current.count;
+      const services = Object.fromEntries(current.services);
+      current.reset();
+      spare.push(current);
       if (last.kind === "ok") {
-        inFlight.accepted(index, current.count);
+        inFlight.accepted(index, events);
         summary.batches++;
-        summary.sent += current.count;
+        summary.sent += events;
         summary.imported += last.counts.imported;
         summary.duplicates += last.counts.duplicates;
         summary.warnings += last.counts.warnings;
         hooks.onBatch?.({
           index,
           of: summary.batchesPlanned,
-          events: current.count,
-          bytes: current.eventBytes,
+          events,
+          bytes,
           ...last.counts,
           attempts: result.attempts,
           ms: last.ms,
           sentSoFar: summary.sent,
-          services: Object.fromEntries(current.services),
+          services,
         });
         return;
       }
@@ -373,7 +380,7 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
     const flush = async (): Promise<void> => {
       if (batch.count === 0) return;
       const current = batch;
-      batch = new Batch(current.eventBytes + 4096); // the next one is about as big: no regrowing
+      batch = spare.pop() ?? new Batch(current.eventBytes + 4096); // the next one is about as big: no regrowing
       const index = ++batchIndex;
       if (opts.dryRun) {
         signBatch(current, opts.signer.identity, (opts.now ?? Date.now)()); // exercised, never sent
@@ -391,6 +398,8 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
           sentSoFar: summary.sent,
           services: Object.fromEntries(current.services),
         });
+        current.reset();
+        spare.push(current);
         return;
       }
       // Waits only while `limit` batches are out; reading goes on while this one is with the nara.
