@@ -16,7 +16,7 @@
 import { newEventFields, scanEventLine, ScanError, type EventFields } from "../events/scan.ts";
 import { SYNC_EVENT, type GoField, type GoStruct } from "../events/schema.ts";
 import { KNOWN_SERVICES, PAYLOAD_KEY } from "../events/id.ts";
-import { latin1Text } from "./linecheck.ts";
+import { internedText, latin1Text } from "./linecheck.ts";
 
 export type FastEvent = { id: string; tsText: string; svc: string; signed: boolean };
 
@@ -168,7 +168,7 @@ class Walker {
     }
     for (let j = k; j < e; j++) if (b[j]! < 0x30 || b[j]! > 0x39) throw FALLBACK; // fraction or exponent
     if (e - k >= 19) {
-      const digits = decoder.decode(b.subarray(k, e));
+      const digits = latin1Text(b, k, e); // checked above: ASCII digits
       const max = kind === "uint" ? UINT64_MAX_TEXT : neg ? INT64_MIN_ABS_TEXT : INT64_MAX_TEXT;
       if (!digitsLe(digits, max)) throw FALLBACK;
     }
@@ -276,6 +276,12 @@ class Walker {
     }
   }
 
+  plainAscii(s: number, e: number): boolean {
+    const b = this.b;
+    for (let k = s; k < e; k++) if (b[k] === BS || b[k]! >= 0x80) return false;
+    return true;
+  }
+
   text(s: number, e: number): string {
     const b = this.b;
     let plain = true;
@@ -310,7 +316,7 @@ export function fastCheck(buf: Uint8Array, start: number, end: number): FastEven
     throw err;
   }
   if (w.idS < 0 || w.idE <= w.idS || w.tsS < 0) return null;
-  const svc = w.svcS < 0 ? "" : w.text(w.svcS, w.svcE);
+  const svc = w.svcS < 0 ? "" : w.plainAscii(w.svcS, w.svcE) ? internedText(buf, w.svcS, w.svcE) : w.text(w.svcS, w.svcE);
   const key = PAYLOAD_KEY[svc];
   if (key !== undefined && !(w.payloadSeen & (1 << TOP_BIT[key]!))) return null;
   if (key === undefined && KNOWN_SERVICES.has(svc)) return null;

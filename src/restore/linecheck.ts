@@ -73,7 +73,26 @@ export function leadingFields(buf: Uint8Array, start: number, end: number): { id
   const svcS = i + SVC_KEY.length;
   const svcE = plainString(buf, svcS, end);
   if (svcE < 0) return null;
-  return { id: latin1Text(buf, idS, idE), svc: latin1Text(buf, svcS, svcE) };
+  return { id: latin1Text(buf, idS, idE), svc: internedText(buf, svcS, svcE) };
+}
+
+/** Recent short strings (service names) with their bytes: a service is made into a string once, not per line. */
+const interned: { bytes: Uint8Array; text: string }[] = [];
+
+/** latin1Text for short, often repeated ASCII (service names): the same string object each time. */
+export function internedText(buf: Uint8Array, s: number, e: number): string {
+  const n = e - s;
+  if (n > 32) return latin1Text(buf, s, e);
+  next: for (const x of interned) {
+    const b = x.bytes;
+    if (b.length !== n) continue;
+    for (let k = 0; k < n; k++) if (b[k] !== buf[s + k]) continue next;
+    return x.text;
+  }
+  const text = latin1Text(buf, s, e);
+  if (interned.length >= 16) interned.shift();
+  interned.push({ bytes: buf.slice(s, e), text });
+  return text;
 }
 
 let viewOf: Uint8Array | undefined;

@@ -208,7 +208,8 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
     if (opts.signal?.aborted) return interrupted(summary, finish);
 
     // ---- pass 1: validate, dedup, filter
-    const index = new IdIndex();
+    // Sized for the events the inputs' bytes suggest (~256 bytes each, more when compressed): no regrowing on the way.
+    const index = new IdIndex(Math.min(sources.reduce((n, src) => n + src.size, 0) / 256, 1 << 22));
     const bits = sources.map(() => new LineBits());
     /** The selected hey-there lines (sent in pass 2; pass 3 sends bits minus these). */
     const heyBits = sources.map(() => new LineBits());
