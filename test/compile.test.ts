@@ -23,8 +23,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 test("npm run build makes binaries for linux-x64 and linux-arm64", () => {
   const targets = pkg.scripts.build.split("&&").map((c) => /--target=(\S+)/.exec(c)?.[1]);
   expect(targets).toEqual(["bun-linux-x64", "bun-linux-arm64"]);
-  // Every command compiles the worker too.
-  for (const c of pkg.scripts.build.split("&&")) expect(c).toContain(" src/cli.ts workers/fetch-peer.ts ");
+  // Every command compiles the workers too.
+  for (const c of pkg.scripts.build.split("&&")) expect(c).toContain(" src/cli.ts workers/fetch-peer.ts workers/restore-check.ts ");
 });
 
 test.skipIf(buildCommand === undefined)("the native binary from npm run build dumps a simulated mesh, worker included (skipped off linux-x64/arm64)", async () => {

@@ -181,7 +181,7 @@ describe("dump-events from the command line", () => {
 describe("the single-file binary", () => {
   test("bun build --compile gives a binary whose workers load, and it dumps the mesh", async () => {
     const bin = join(dir, "nara-backup");
-    const build = Bun.spawnSync([bun, "build", "--compile", "src/cli.ts", "workers/fetch-peer.ts", "--outfile", bin], { cwd: root });
+    const build = Bun.spawnSync([bun, "build", "--compile", "src/cli.ts", "workers/fetch-peer.ts", "workers/restore-check.ts", "--outfile", bin], { cwd: root });
     expect(build.exitCode).toBe(0);
     // Run from another directory: the binary must not load workers from the working directory.
     const r = await cli(["dump-events", "--name", mesh.client.name, "--peers", staticPeers()], {}, [bin]);

@@ -29,7 +29,8 @@ import { InFlight } from "./pipeline.ts";
 import { displayUrl, formatMs, naraBaseUrl, sendBatch, type Attempt, type FetchLike } from "./import.ts";
 import type { RestoreIdentity } from "./identity.ts";
 import { bomLength, validateLine } from "./validate.ts";
-import { openInput } from "../io/input.ts";
+import { openInput, sniff } from "../io/input.ts";
+import { recordOf, splitPoint, startChecker, type CheckedLine } from "./parallel.ts";
 import type { SeedSource } from "../io/encrypt.ts";
 
 export type RestoreOptions = {
@@ -39,6 +40,8 @@ export type RestoreOptions = {
   url: string;
   signer: RestoreIdentity;
   batchSize: number;
+  /** Plain files at least this big are checked on two threads (default 16 MiB; tests lower it). */
+  parallelCheckBytes?: number;
   /** Batches sent at once (default 1: the next is prepared while one is with the nara). */
   inFlight?: number;
   /** Per request (each attempt). */
@@ -216,9 +219,9 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
     /** Per selected line: its CRC-32, and whether the fast check answered (what the send passes trust). */
     const crcs = sources.map(() => new LineHashes());
     const plain = sources.map(() => new LineBits());
-    const keep = (i: number, line: number, buf: Uint8Array, s: number, e: number, isPlain: boolean) => {
+    const keep = (i: number, line: number, crc: number, isPlain: boolean) => {
       bits[i]!.set(line, true);
-      crcs[i]!.set(line, lineCrc(buf, s, e));
+      crcs[i]!.set(line, crc);
       if (isPlain) plain[i]!.set(line, true);
     };
     const services = new Map<string, number>();
@@ -232,23 +235,15 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
       const src = sources[i]!;
       const report: InputReport = { name: src.name, lines: 0, valid: 0, invalid: 0 };
       summary.inputs.push(report);
-      await readLines(src, opts, (buf, s, e, line) => {
-        report.lines++;
-        if (++linesRead % 16384 === 0) hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
-        if (line === 1) s += bomLength(buf, s, e);
-        const v = validateLine(buf, s, e, { withNaras });
-        if (!v.ok) {
-          report.invalid++;
-          hooks.onInvalid?.({ input: src.name, line, reason: v.reason });
-          return;
-        }
+      /** Takes one checked line in, in file order: dedup (a signed copy beats an unsigned one, else the first wins) and filters. */
+      const accept = (line: number, v: CheckedLine, crc: () => number) => {
         report.valid++;
         const selected = matches(filter, v);
         const old = index.get(v.id);
         if (old === undefined) {
           index.set(v.id, { input: i, line, signed: v.signed, selected });
           if (selected) {
-            keep(i, line, buf, s, e, v.plain);
+            keep(i, line, crc(), v.plain);
             services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
             if (v.svc === HEY_THERE) {
               heyBits[i]!.set(line, true);
@@ -267,16 +262,63 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
         }
         index.set(v.id, { input: i, line, signed: true, selected });
         if (selected) {
-          keep(i, line, buf, s, e, v.plain);
+          keep(i, line, crc(), v.plain);
           services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
           if (v.svc === HEY_THERE) {
             heyBits[i]!.set(line, true);
             lastHeyThere[i] = Math.max(lastHeyThere[i]!, line);
           }
         }
-      }, (n) => {
-        bytesRead += n;
-      });
+      };
+      const invalid = (line: number, reason: string) => {
+        report.invalid++;
+        hooks.onInvalid?.({ input: src.name, line, reason });
+      };
+      // A large plain file: its second half is checked by a worker meanwhile (parallel.ts).
+      const split = !withNaras && src.size >= (opts.parallelCheckBytes ?? PARALLEL_CHECK_BYTES) ? await plainSplit(src) : undefined;
+      let nearLines = 0;
+      const checker =
+        split === undefined
+          ? undefined
+          : startChecker({ path: src.path, start: split, end: src.size, withTs: filter.since !== undefined || filter.until !== undefined }, (c) => {
+              bytesRead += c.bytes - farBytes;
+              farBytes = c.bytes;
+              let bad = 0;
+              for (let k = 0; k < c.count; k++) {
+                const line = nearLines + c.line[k]!;
+                while (bad < c.invalid.length && c.invalid[bad]!.line < c.line[k]!) invalid(nearLines + c.invalid[bad]!.line, c.invalid[bad++]!.reason);
+                const v = recordOf(c, k);
+                accept(line, v, () => v.crc);
+              }
+              while (bad < c.invalid.length) invalid(nearLines + c.invalid[bad]!.line, c.invalid[bad++]!.reason);
+              report.lines += c.count + c.invalid.length;
+              linesRead += c.count + c.invalid.length;
+              hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
+            });
+      let farBytes = 0;
+      try {
+        nearLines = await readLines(
+          src,
+          opts,
+          (buf, s, e, line) => {
+            report.lines++;
+            if (++linesRead % 16384 === 0) hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
+            if (line === 1) s += bomLength(buf, s, e);
+            const v = validateLine(buf, s, e, { withNaras });
+            if (!v.ok) return invalid(line, v.reason);
+            accept(line, v, () => lineCrc(buf, s, e));
+          },
+          (n) => {
+            bytesRead += n;
+          },
+          split,
+        );
+        if (checker && !opts.signal?.aborted) await checker.ready();
+      } catch (err) {
+        throw err instanceof NaraError ? err : new NaraError(`cannot read ${src.name}`, { cause: err, exitCode: ExitCode.internal });
+      } finally {
+        checker?.stop();
+      }
       summary.lines += report.lines;
       summary.valid += report.valid;
       summary.invalid += report.invalid;
@@ -650,30 +692,65 @@ async function stdinSource(opts: RestoreOptions): Promise<Source> {
   };
 }
 
+/**
+ * Reads the lines of a source through openInput (decompressing, decrypting);
+ * with `end`, only its bytes before `end` (a plain file being split for
+ * parallel checking). Returns the number of lines read, blank ones included.
+ */
 async function readLines(
   src: Source,
   opts: RestoreOptions,
   visit: (buf: Uint8Array, s: number, e: number, line: number) => void | Promise<void>,
   onRead?: (rawBytes: number) => void,
-): Promise<void> {
+  end?: number,
+): Promise<number> {
   const signal = opts.signal;
   try {
-    const { stream } = await openInput(src.path, {
-      name: src.name,
-      soul: opts.decryptSoul ?? (() => ({ seed: opts.signer.identity.seedBytes() })),
-      soulHint:
-        opts.decryptSoulHint ??
-        "give the soul of the nara that made the backup with NARA_BACKUP_SOUL or --backup-soul-file FILE (the restore signs with the target's soul, NARA_SOUL / --soul-file)",
-      onRead,
-    });
-    await forEachLine(stream, (buf, s, e, line) => {
+    let stream: ReadableStream<Uint8Array>;
+    if (end === undefined) {
+      ({ stream } = await openInput(src.path, {
+        name: src.name,
+        soul: opts.decryptSoul ?? (() => ({ seed: opts.signer.identity.seedBytes() })),
+        soulHint:
+          opts.decryptSoulHint ??
+          "give the soul of the nara that made the backup with NARA_BACKUP_SOUL or --backup-soul-file FILE (the restore signs with the target's soul, NARA_SOUL / --soul-file)",
+        onRead,
+      }));
+    } else {
+      stream = Bun.file(src.path).slice(0, end).stream();
+      if (onRead) {
+        stream = stream.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(c, ctl) {
+              onRead(c.length);
+              ctl.enqueue(c);
+            },
+          }),
+        );
+      }
+    }
+    return await forEachLine(stream, (buf, s, e, line) => {
       if (signal?.aborted) throw new StopReading();
       return visit(buf, s, e, line);
     });
   } catch (err) {
-    if (err instanceof StopReading) return;
+    if (err instanceof StopReading) return 0;
     if (err instanceof NaraError) throw err;
     const code = (err as { code?: string }).code;
     throw new NaraError(`cannot read ${src.name}`, { cause: err, exitCode: code === "ENOENT" || code === "EACCES" ? ExitCode.usage : ExitCode.internal });
+  }
+}
+
+/** Files at least this big are checked on two threads (pass 1). */
+const PARALLEL_CHECK_BYTES = 16 << 20;
+
+/** Where to split a source for parallel checking: only a plain (not compressed or encrypted) file. */
+async function plainSplit(src: Source): Promise<number | undefined> {
+  try {
+    if (sniff(await Bun.file(src.path).slice(0, 8).bytes()) !== "none") return undefined;
+    // The main thread also takes the worker's lines in after its own: it gets the smaller part.
+    return await splitPoint(src.path, src.size, 0.42);
+  } catch {
+    return undefined; // read it the ordinary way, which says what is wrong
   }
 }
