@@ -14,6 +14,7 @@ let room: (() => void) | undefined;
 const post = async (m: FromChecker): Promise<void> => {
   if (m.type === "chunk") {
     self.postMessage(m, transfers(m));
+    Bun.gc(false);
     if (++unacked >= WINDOW) await new Promise<void>((r) => (room = r));
   } else self.postMessage(m);
 };
