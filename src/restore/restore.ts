@@ -212,7 +212,7 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
 
     // ---- pass 1: validate, dedup, filter
     // Sized for the events the inputs' bytes suggest (~256 bytes each, more when compressed): no regrowing on the way.
-    const index = new IdIndex(Math.min(sources.reduce((n, src) => n + src.size, 0) / 256, 1 << 22));
+    const index = new IdIndex(Math.min(sources.reduce((n, src) => n + src.size, 0) / 256, 1 << 20));
     const bits = sources.map(() => new LineBits());
     /** The selected hey-there lines (sent in pass 2; pass 3 sends bits minus these). */
     const heyBits = sources.map(() => new LineBits());
