@@ -2,7 +2,10 @@
  * restore-events into a nara that does a real nara's import work, beside the
  * Go tool's algorithm, in the same run:
  *
- *   bun bench/restore.ts [--events 180670] [--rounds 1] [--in-flight 1] [--only ours,go,go-raw]
+ *   bun bench/restore.ts [--events 180670] [--rounds 1] [--in-flight 1] [--only ours,go,go-raw] [--cli PATH]
+ *
+ * --cli measures another nara-backup entry point as "ours" (e.g. an older
+ * checkout's src/cli.ts, to compare before and after in one run).
  *
  * The backup is 16 naras' history from test/sim/generate.ts (hey-there events
  * scattered through it, as when naras restart), sorted by ts as a dump
@@ -27,6 +30,7 @@ const count = Number(arg("events", "180670"));
 const rounds = Number(arg("rounds", "1"));
 const inFlight = arg("in-flight", "");
 const only = arg("only", "");
+const cli = arg("cli", join(import.meta.dir, "../src/cli.ts"));
 const seed = 9;
 const here = import.meta.dir;
 const bun = process.execPath;
@@ -69,7 +73,7 @@ async function run(client: Client): Promise<Run> {
     const info = JSON.parse(text) as { url: string; stats: string; name: string; soul: string };
     const cmd =
       client === "ours"
-        ? [bun, join(here, "../src/cli.ts"), "restore-events", "--nara-url", info.url, "--name", info.name, "--json", ...(inFlight ? ["--in-flight", inFlight] : []), file]
+        ? [bun, cli, "restore-events", "--nara-url", info.url, "--name", info.name, "--json", ...(inFlight ? ["--in-flight", inFlight] : []), file]
         : [bun, join(here, "go-restore.ts"), info.url, info.name, file, ...(client === "go-raw" ? ["--raw"] : [])];
     const timeFile = join(tmpdir(), `nara-bench-restore-time-${process.pid}`);
     const cpu0 = procCpu(nara.pid);
@@ -127,7 +131,7 @@ const lines = [
   "",
   "| client | wall s | client CPU s | nara CPU s | wall / nara CPU | peak RSS MiB | nara warnings | all imported |",
   "| --- | --- | --- | --- | --- | --- | --- | --- |",
-  ...(results.ours.length ? [row(`restore-events${inFlight ? ` --in-flight ${inFlight}` : ""}`, results.ours)] : []),
+  ...(results.ours.length ? [row(`restore-events${inFlight ? ` --in-flight ${inFlight}` : ""}${process.argv.includes("--cli") ? ` (${cli})` : ""}`, results.ours)] : []),
   ...(results.go.length ? [row("Go algorithm: decode, re-encode, batches of 2000 one after another", results.go)] : []),
   ...(results["go-raw"].length ? [row("Go algorithm, raw lines sent (no re-encoding)", results["go-raw"])] : []),
 ];
