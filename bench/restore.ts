@@ -2,10 +2,10 @@
  * restore-events into a nara that does a real nara's import work, beside the
  * Go tool's algorithm, in the same run:
  *
- *   bun bench/restore.ts [--events 180670] [--rounds 1] [--in-flight 1] [--only ours,go,go-raw] [--cli PATH]
+ *   bun bench/restore.ts [--events 180670] [--rounds 1] [--in-flight 1] [--only ours,go,go-raw] [--before PATH]
  *
- * --cli measures another nara-backup entry point as "ours" (e.g. an older
- * checkout's src/cli.ts, to compare before and after in one run).
+ * --before PATH also measures another nara-backup entry point (an older
+ * checkout's src/cli.ts), to compare before and after in one run.
  *
  * The backup is 16 naras' history from test/sim/generate.ts (hey-there events
  * scattered through it, as when naras restart), sorted by ts as a dump
@@ -30,7 +30,7 @@ const count = Number(arg("events", "180670"));
 const rounds = Number(arg("rounds", "1"));
 const inFlight = arg("in-flight", "");
 const only = arg("only", "");
-const cli = arg("cli", join(import.meta.dir, "../src/cli.ts"));
+const before = arg("before", "");
 const seed = 9;
 const here = import.meta.dir;
 const bun = process.execPath;
@@ -57,7 +57,7 @@ function procCpu(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * TICK_S; // utime, stime (fields 14, 15)
 }
 
-type Client = "ours" | "go" | "go-raw";
+type Client = "ours" | "before" | "go" | "go-raw";
 type Run = { wall: number; cpu: number; rssMiB: number; naraCpu: number; imported: number; warnings: number; held: number; ok: boolean };
 
 async function run(client: Client): Promise<Run> {
@@ -72,8 +72,8 @@ async function run(client: Client): Promise<Run> {
     }
     const info = JSON.parse(text) as { url: string; stats: string; name: string; soul: string };
     const cmd =
-      client === "ours"
-        ? [bun, cli, "restore-events", "--nara-url", info.url, "--name", info.name, "--json", ...(inFlight ? ["--in-flight", inFlight] : []), file]
+      client === "ours" || client === "before"
+        ? [bun, client === "ours" ? join(here, "../src/cli.ts") : before, "restore-events", "--nara-url", info.url, "--name", info.name, "--json", ...(inFlight && client === "ours" ? ["--in-flight", inFlight] : []), file]
         : [bun, join(here, "go-restore.ts"), info.url, info.name, file, ...(client === "go-raw" ? ["--raw"] : [])];
     const timeFile = join(tmpdir(), `nara-bench-restore-time-${process.pid}`);
     const cpu0 = procCpu(nara.pid);
@@ -86,7 +86,7 @@ async function run(client: Client): Promise<Run> {
     const [user, sys, maxKb] = readFileSync(timeFile, "utf8").trim().split("\n").pop()!.split(" ").map(Number) as [number, number, number];
     rmSync(timeFile, { force: true });
     if (proc.exitCode !== 0) throw new Error(`${client} exited ${proc.exitCode}: ${err.slice(-2000)}`);
-    const summary = JSON.parse(client === "ours" ? err.trim().split("\n").pop()! : out) as { imported: number; warnings: number };
+    const summary = JSON.parse(client === "ours" || client === "before" ? err.trim().split("\n").pop()! : out) as { imported: number; warnings: number };
     const stats = (await (await fetch(info.stats)).json()) as { held: number; warnings: number; refused: number; idMismatches: number };
     return {
       wall,
@@ -110,8 +110,9 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-const results: Record<Client, Run[]> = { ours: [], go: [], "go-raw": [] };
+const results: Record<Client, Run[]> = { ours: [], before: [], go: [], "go-raw": [] };
 const clients = (only ? only.split(",") : ["ours", "go", "go-raw"]) as Client[];
+if (before) clients.splice(1, 0, "before");
 for (let r = 0; r < rounds; r++) {
   for (const c of clients) {
     const x = await run(c);
@@ -131,11 +132,12 @@ const lines = [
   "",
   "| client | wall s | client CPU s | nara CPU s | wall / nara CPU | peak RSS MiB | nara warnings | all imported |",
   "| --- | --- | --- | --- | --- | --- | --- | --- |",
-  ...(results.ours.length ? [row(`restore-events${inFlight ? ` --in-flight ${inFlight}` : ""}${process.argv.includes("--cli") ? ` (${cli})` : ""}`, results.ours)] : []),
+  ...(results.ours.length ? [row(`restore-events${inFlight ? ` --in-flight ${inFlight}` : ""}`, results.ours)] : []),
+  ...(results.before.length ? [row(`restore-events before (${before})`, results.before)] : []),
   ...(results.go.length ? [row("Go algorithm: decode, re-encode, batches of 2000 one after another", results.go)] : []),
   ...(results["go-raw"].length ? [row("Go algorithm, raw lines sent (no re-encoding)", results["go-raw"])] : []),
 ];
-for (const other of ["go", "go-raw"] as const) {
+for (const other of ["before", "go", "go-raw"] as const) {
   if (!results.ours.length || !results[other].length) continue;
   const ratios = results.ours.map((x, i) => x.cpu / results[other][i]!.cpu);
   lines.push("", `Client CPU, ours / ${other}, round by round: ${ratios.map((x) => x.toFixed(2)).join(", ")} (median ${median(ratios).toFixed(2)}).`);
