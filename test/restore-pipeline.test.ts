@@ -176,3 +176,36 @@ describe("sending", () => {
     }
   });
 });
+
+describe("the command", () => {
+  const cli = join(import.meta.dir, "..", "src", "cli.ts");
+  const run = async (args: string[], env: Record<string, string>) => {
+    const proc = Bun.spawn([process.execPath, cli, "restore-events", ...args], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    return { stderr, code };
+  };
+
+  test("--in-flight N sends N batches at once; 0 is a usage error", async () => {
+    const target = freshNara();
+    const file = backupFile(events.slice(0, 900).map((e) => e.raw));
+    try {
+      const env = { NARA_SOUL: target.nara.soul };
+      const ok = await run(["--nara-url", target.url, "--name", target.name, "--in-flight", "3", "--batch-size", "100", "--json", file], env);
+      expect(ok.code).toBe(0);
+      const j = JSON.parse(ok.stderr.trim().split("\n").pop()!) as { imported: number; batches: number };
+      expect(j).toMatchObject({ imported: 900, batches: 9 });
+      expect(target.events.size).toBe(900);
+      const bad = await run(["--nara-url", target.url, "--name", target.name, "--in-flight", "0", file], env);
+      expect(bad.code).toBe(ExitCode.usage);
+      expect(bad.stderr).toContain("--in-flight");
+      expect(target.stats.imports).toBe(9);
+    } finally {
+      await target.stop();
+    }
+  });
+});
