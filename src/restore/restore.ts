@@ -277,6 +277,7 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
       // A large plain file: its second half is checked by a worker meanwhile (parallel.ts).
       const split = !withNaras && src.size >= (opts.parallelCheckBytes ?? PARALLEL_CHECK_BYTES) ? await plainSplit(src) : undefined;
       let nearLines = 0;
+      let farBytes = 0;
       const checker =
         split === undefined
           ? undefined
@@ -295,7 +296,6 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
               linesRead += c.count + c.invalid.length;
               hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
             });
-      let farBytes = 0;
       try {
         nearLines = await readLines(
           src,
