@@ -41,6 +41,8 @@ export default defineCommand({
       description: "page bytes asked for at once, all peers together: less saves memory, more hides the latency of far peers",
       valueHint: "size",
     },
+    "max-page-bytes": { type: "string", default: "64M", description: "a sync page larger than this fails its peer (a real page is 1-10 MB)", valueHint: "size" },
+    "idle-timeout": { type: "string", default: "30s", description: "a response silent this long is abandoned and retried (0: never)", valueHint: "duration" },
     "ids-from": { type: "string", description: "skip events whose ids FILE already holds (for >> appends)", valueHint: "file" },
     strict: { type: "boolean", description: "drop peers whose response signatures do not verify" },
     ...outputArgs,
@@ -57,6 +59,8 @@ export default defineCommand({
       backoffMs: 250,
       maxBackoffMs: 5_000,
       inflightBytes: parseSize(args["max-inflight"], "--max-inflight"),
+      maxPageBytes: parseSize(args["max-page-bytes"], "--max-page-bytes"),
+      idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
     };
     const concurrency = parseIntArg(args.concurrency, "--concurrency", { min: 1 });
     const workers = args.workers === undefined ? defaultWorkers() : parseIntArg(args.workers, "--workers", { min: 1, max: 64 });

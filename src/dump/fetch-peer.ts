@@ -6,7 +6,12 @@ import { hexWords } from "./idtable.ts";
 import type { Backlog, ByteBudget } from "./budget.ts";
 import { lowerFloor, type TsFloor } from "./collect.ts";
 import { grown } from "../typed.ts";
-import { STRING_ID, type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
+import { BodyIdle, BodyTooLarge, formatCap, readBody, readText, SMALL_BODY_BYTES, type BodyLimits } from "../io/body.ts";
+import {
+  DEFAULT_IDLE_MS,
+  DEFAULT_MAX_PAGE_BYTES,
+  STRING_ID,
+  type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
 
 /** A failure worth another attempt (5xx, dropped connection, truncated body). */
 class Retryable extends Error {}
@@ -118,7 +123,7 @@ export async function fetchPeer(
 
   try {
     // Asked for alongside the first page, not before it: the key is needed only to check that page.
-    const publicKey = pingKey(peer, doFetch, abort.signal, warn, debug);
+    const publicKey = pingKey(peer, doFetch, abort.signal, warn, debug, settings.idleMs ?? DEFAULT_IDLE_MS);
     // Never an unhandled rejection if the first page fails first; fetchPage awaits it and sees the error.
     publicKey.catch(() => {});
     let cursor = "";
@@ -207,6 +212,8 @@ export async function fetchPeer(
       const page = await withRetries(
         () =>
           fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, abort.signal, report, warn, {
+            maxBytes: settings.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
+            idleMs: settings.idleMs ?? DEFAULT_IDLE_MS,
             budget: deps.budget,
             backlog: deps.backlog,
             expectBytes,
@@ -382,14 +389,17 @@ async function pingKey(
   signal: AbortSignal,
   warn: (m: string) => void,
   debug: (m: string) => void,
+  idleMs: number,
 ): Promise<string | undefined> {
   try {
-    const res = await doFetch(`${peer.url}/ping`, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
+    const own = new AbortController();
+    const res = await doFetch(`${peer.url}/ping`, { signal: AbortSignal.any([signal, own.signal, AbortSignal.timeout(10_000)]) });
+    const text = await readText(res, { maxBytes: SMALL_BODY_BYTES, idleMs, abort: () => own.abort() });
     if (!res.ok) {
       debug(`/ping answered ${res.status}: response signatures will not be checked`);
       return undefined;
     }
-    const ping = (await res.json()) as { from?: unknown; public_key?: unknown };
+    const ping = JSON.parse(text) as { from?: unknown; public_key?: unknown };
     if (typeof ping.from === "string" && ping.from !== peer.name) {
       warn(`/ping says this peer is "${ping.from}", not "${peer.name}"`);
     }
@@ -402,6 +412,9 @@ async function pingKey(
 }
 
 type PageHandling = {
+  /** Cap on the page's body (--max-page-bytes), and the longest silence (--idle-timeout). */
+  maxBytes: number;
+  idleMs: number;
   budget: ByteBudget | undefined;
   backlog: Backlog | undefined;
   /** This peer's last page size (or a guess): what to reserve in the budget. */
@@ -432,13 +445,31 @@ async function fetchPage(
     await handling.backlog?.room(signal);
     let res: Response;
     let bytes: Uint8Array;
+    // This attempt's own abort: a body past the cap or gone silent closes its connection, not the peer's.
+    const attempt = new AbortController();
+    const { idleMs } = handling;
+    // Silence before the headers counts as much as silence in the body.
+    const waiting = idleMs > 0 ? setTimeout(() => attempt.abort(new BodyIdle(idleMs, 0)), idleMs) : undefined;
     try {
       // Signed here, per attempt: peers reject timestamps older than 30 s.
       const headers = { ...signRequest(identity, "POST", "/events/sync"), "Content-Type": "application/json" };
-      res = await doFetch(`${peer.url}/events/sync`, { method: "POST", headers, body, signal });
-      bytes = new Uint8Array(await res.arrayBuffer());
+      res = await doFetch(`${peer.url}/events/sync`, { method: "POST", headers, body, signal: AbortSignal.any([signal, attempt.signal]) });
+      clearTimeout(waiting);
+      const limits = { maxBytes: handling.maxBytes, idleMs, abort: () => attempt.abort() };
+      // Error bodies are only ever shown as a snippet: 1 MiB is plenty, and past it the status says enough.
+      bytes = res.status === 200 ? await readBody(res, limits) : await errorBody(res, { ...limits, maxBytes: SMALL_BODY_BYTES });
     } catch (err) {
+      clearTimeout(waiting);
       if (signal.aborted) throw err;
+      if (err instanceof BodyTooLarge) {
+        // Another attempt would read the same page again: the peer fails, what it gave before is kept.
+        throw new Fatal(
+          `page larger than ${formatCap(err.limit)}${err.announced !== undefined ? ` (the peer announced ${err.announced} bytes)` : ""}: cut off`,
+          "a real 5000-event page is 1–10 MB: look at that nara, or raise --max-page-bytes if it really serves larger pages (its earlier pages are kept)",
+        );
+      }
+      const idle = err instanceof BodyIdle ? err : attempt.signal.reason instanceof BodyIdle ? attempt.signal.reason : undefined;
+      if (idle) throw new Retryable(`the peer went silent: ${idle.message}`);
       throw new Retryable(`connection failed: ${describeError(err)}`);
     }
     if (res.status === 401) {
@@ -473,6 +504,16 @@ async function fetchPage(
     return handling.take(bytes, page);
   } finally {
     release?.();
+  }
+}
+
+/** An error answer's body for its snippet; one past the cap becomes a note (the status decides what happens). */
+async function errorBody(res: Response, limits: BodyLimits): Promise<Uint8Array> {
+  try {
+    return await readBody(res, limits);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) return utf8Encoder.encode(`(an error body larger than ${formatCap(err.limit)})`);
+    throw err;
   }
 }
 

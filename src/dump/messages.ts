@@ -13,9 +13,15 @@ export type FetchSettings = {
   maxBackoffMs: number;
   /** Page bytes in flight at once, for all workers together (see dump/budget.ts); default DEFAULT_INFLIGHT_BYTES. */
   inflightBytes?: number;
+  /** A sync page's body is cut off past this (see io/body.ts); default DEFAULT_MAX_PAGE_BYTES. */
+  maxPageBytes?: number;
+  /** A response silent this long is abandoned and retried; default DEFAULT_IDLE_MS, 0 = never. */
+  idleMs?: number;
 };
 
 export const DEFAULT_INFLIGHT_BYTES = 8 << 20;
+export const DEFAULT_MAX_PAGE_BYTES = 64 << 20;
+export const DEFAULT_IDLE_MS = 30_000;
 
 export type ToWorker =
   | { type: "init"; name: string; soul: string; settings: FetchSettings }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { NaraError, ExitCode, usageError } from "../errors.ts";
 import { MESH_PORT } from "./auth.ts";
+import { BodyTooLarge, formatCap, readText } from "../io/body.ts";
 import { parseIntArg } from "../cli/args.ts";
 
 export type PeerSource = "static" | "file" | "tailscale";
@@ -121,14 +122,26 @@ const SOCKET_ERRORS: Record<string, string> = {
   TimeoutError: "no answer in time",
 };
 
+/**
+ * Cap on the LocalAPI status. Not the 1 MiB of other small answers: each node
+ * takes ~1.5 KB of it, and a tailnet of a few thousand nodes is real.
+ */
+const STATUS_BYTES = 16 << 20;
+
 async function fetchStatus(socket: string, timeoutMs: number): Promise<TailscaleStatus> {
   let res: Response;
+  let body: string;
+  const cut = new AbortController();
   try {
     res = await fetch("http://local-tailscaled.sock/localapi/v0/status", {
       unix: socket,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), cut.signal]),
     });
+    body = await readText(res, { maxBytes: STATUS_BYTES, abort: () => cut.abort() });
   } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      throw new NaraError(`tailscaled at ${socket} answered a status larger than ${formatCap(err.limit)}`, { hint: TAILSCALE_HINT, exitCode: ExitCode.noPeers });
+    }
     // Bun's own wording ("Was there a typo in the url or port?") misleads for a socket.
     const code = (err as { code?: string; name?: string }).code ?? (err as { name?: string }).name;
     const why = SOCKET_ERRORS[code ?? ""];
@@ -138,7 +151,6 @@ async function fetchStatus(socket: string, timeoutMs: number): Promise<Tailscale
       exitCode: ExitCode.noPeers,
     });
   }
-  const body = await res.text();
   if (res.status !== 200) {
     throw new NaraError(`tailscaled at ${socket} answered HTTP ${res.status}: ${body.trim().slice(0, 200)}`, {
       hint: res.status === 403 ? "this user may not use the LocalAPI: run as root or `tailscale set --operator=$USER`, or use --peers" : TAILSCALE_HINT,

@@ -3,6 +3,7 @@
  * batch sent with retries, signed afresh before every attempt.
  */
 import { parseNaraUrl } from "../mesh/nara-url.ts";
+import { BodyTooLarge, formatCap, readText, SMALL_BODY_BYTES } from "../io/body.ts";
 import type { Identity } from "../identity/soul.ts";
 import { signBatch, type Batch } from "./batch.ts";
 
@@ -63,7 +64,9 @@ export async function postImport(
   const started = performance.now();
   const ms = () => Math.round(performance.now() - started);
   const timeout = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  // Our own abort for an answer past its cap: the connection closes instead of reading on.
+  const cut = new AbortController();
+  const signal = AbortSignal.any(opts.signal ? [opts.signal, timeout, cut.signal] : [timeout, cut.signal]);
   const doFetch = opts.fetch ?? fetch;
   let res: Response;
   let text: string;
@@ -75,9 +78,13 @@ export async function postImport(
       signal,
       redirect: "manual",
     });
-    text = await res.text();
+    text = await readText(res, { maxBytes: SMALL_BODY_BYTES, abort: () => cut.abort() });
   } catch (err) {
     if (opts.signal?.aborted) return { kind: "aborted", error: "interrupted", ms: ms() };
+    if (err instanceof BodyTooLarge) {
+      // An import answer is a few counts: this is not the nara's import endpoint (or a proxy in the way).
+      return { kind: "transient", error: `an answer larger than ${formatCap(err.limit)} (not a nara's import answer?)`, ms: ms() };
+    }
     if (timeout.aborted) return { kind: "transient", error: `no answer within ${formatMs(opts.timeoutMs)}`, ms: ms() };
     return { kind: "transient", error: describeNetworkError(err), ms: ms() };
   }

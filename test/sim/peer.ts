@@ -41,11 +41,12 @@ import { eventContent, eventId, goEventObject, parseEvent, payloadMissing, type 
 import { idMismatch } from "./import-work.ts";
 import { actorTarget, makeNara, mixSeed, Rng, type SimEvent, type SimNara } from "./generate.ts";
 import { startStash, type SimStash, type StashSimOptions } from "./stash.ts";
+import { hostileSync, type HostileFaults, type HostileStats } from "./hostile.ts";
 
 // ---------------------------------------------------------------------------
 // Types
 
-export type Faults = {
+export type Faults = HostileFaults & {
   /** Delay before every response (the peer's own latency), ms. */
   latencyMs?: number;
   /** Every Nth sync request answers 500 (odd multiples) or 503 (even multiples). */
@@ -190,6 +191,7 @@ export type SimPeer = {
   /** Mutable at runtime. */
   faults: Faults;
   stats: PeerStats;
+  hostile: HostileStats;
   /** Keys the peer knows, name -> Base64 public key (learns from hey-there events). */
   keys: Map<string, string>;
   /** Its stash routes (/api/stash/*), mutable at runtime. */
@@ -609,6 +611,8 @@ export function startPeer(opts: PeerOptions): SimPeer {
   const stash = startStash(nara, opts.naras ?? [], now, opts.stash);
   const pending = new Set<(r: Response) => void>();
   let stopped = false;
+  const hostile: HostileStats = { endlessBytes: 0, stalls: 0 };
+  const { promise: stoppedSignal, resolve: signalStopped } = Promise.withResolvers<void>();
 
   const learnHeyThere = (svc: string, payload: Record<string, unknown> | undefined) => {
     if (svc !== "hey-there" || !payload) return;
@@ -871,6 +875,8 @@ export function startPeer(opts: PeerOptions): SimPeer {
     const { picked, idx, next } = selectPage(body, k);
     const page = buildPage(picked, idx, next);
     const headers = { "Content-Type": "application/json", ...signHeaders(page.body) };
+    const bad = hostileSync(faults, k, stats.pagesServed, page.body, headers, hostile, stoppedSignal);
+    if (bad) return (fault(bad.fault), (entry.outcome = 200), bad.response);
     if (every(faults.truncateEvery, k)) {
       fault("truncate");
       entry.outcome = 200;
@@ -1064,6 +1070,7 @@ export function startPeer(opts: PeerOptions): SimPeer {
     events: ledger,
     faults,
     stats,
+    hostile,
     keys,
     stash,
     resetStats() {
@@ -1072,6 +1079,7 @@ export function startPeer(opts: PeerOptions): SimPeer {
     async stop() {
       if (stopped) return;
       stopped = true;
+      signalStopped();
       for (const resolve of pending) resolve(droppedConnection());
       pending.clear();
       await server.stop(true);

@@ -1,0 +1,125 @@
+/**
+ * Reading an HTTP response body under a byte cap and an idle timeout, while
+ * it streams: a body that never ends is cut off at the cap (never read to
+ * its end, the request aborted), and one that stops sending is abandoned
+ * after `idleMs` of silence. Every read from a peer or a daemon goes through
+ * here: what a peer sends can never grow the process past the cap.
+ */
+
+/** The cap for small answers: /ping, import results, the LocalAPI, error bodies. */
+export const SMALL_BODY_BYTES = 1 << 20;
+
+/** The body passed its cap; what was read is dropped. */
+export class BodyTooLarge extends Error {
+  constructor(
+    readonly limit: number,
+    /** From Content-Length, when the peer announced it. */
+    readonly announced?: number,
+  ) {
+    super(`body larger than ${formatCap(limit)}${announced !== undefined ? ` (Content-Length ${announced})` : ""}`);
+    this.name = "BodyTooLarge";
+  }
+}
+
+/** Nothing arrived for `idleMs`. */
+export class BodyIdle extends Error {
+  constructor(
+    readonly idleMs: number,
+    readonly received: number,
+  ) {
+    super(`nothing received for ${formatMs(idleMs)} (${received} bytes in)`);
+    this.name = "BodyIdle";
+  }
+}
+
+export type BodyLimits = {
+  maxBytes: number;
+  /** Longest silence between two pieces of the body (none when undefined or 0). */
+  idleMs?: number;
+  /** Called when the read gives up (cap, idle): abort the request so the connection closes. */
+  abort?: () => void;
+};
+
+/** Binary sizes as the flags spell them: 64 MiB, 1 MiB, 1500 B. */
+export function formatCap(n: number): string {
+  for (const [unit, size] of [
+    ["GiB", 2 ** 30],
+    ["MiB", 2 ** 20],
+    ["KiB", 2 ** 10],
+  ] as const) {
+    if (n >= size && n % size === 0) return `${n / size} ${unit}`;
+  }
+  return `${n} bytes`;
+}
+
+const formatMs = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
+/**
+ * The whole body, or a BodyTooLarge / BodyIdle error (after `abort`).
+ * Errors of the connection itself (reset, the caller's abort) pass through.
+ */
+export async function readBody(res: Response, limits: BodyLimits): Promise<Uint8Array> {
+  const { maxBytes } = limits;
+  const giveUp = (err: Error): never => {
+    limits.abort?.();
+    throw err;
+  };
+  const announced = contentLength(res);
+  if (announced !== undefined && announced > maxBytes) {
+    void res.body?.cancel().catch(() => {});
+    giveUp(new BodyTooLarge(maxBytes, announced));
+  }
+  if (res.body === null) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  // Known length: one buffer of that size, no copy at the end.
+  let buf = new Uint8Array(announced ?? Math.min(maxBytes, 64 * 1024));
+  let used = 0;
+  try {
+    for (;;) {
+      const { done, value } = await readWithin(reader, limits.idleMs, used);
+      if (done) break;
+      if (used + value.length > maxBytes) {
+        void reader.cancel().catch(() => {});
+        giveUp(new BodyTooLarge(maxBytes));
+      }
+      if (used + value.length > buf.length) {
+        const next = new Uint8Array(Math.min(maxBytes, Math.max(buf.length * 2, used + value.length)));
+        next.set(buf.subarray(0, used));
+        buf = next;
+      }
+      buf.set(value, used);
+      used += value.length;
+    }
+  } catch (err) {
+    if (err instanceof BodyIdle) {
+      void reader.cancel().catch(() => {});
+      giveUp(err);
+    }
+    throw err;
+  } finally {
+    reader.releaseLock();
+  }
+  return used === buf.length ? buf : buf.subarray(0, used);
+}
+
+/** The body as text, under the same limits. */
+export async function readText(res: Response, limits: BodyLimits): Promise<string> {
+  return new TextDecoder().decode(await readBody(res, limits));
+}
+
+function contentLength(res: Response): number | undefined {
+  const v = res.headers.get("content-length");
+  if (v === null || !/^\d+$/.test(v)) return undefined;
+  return Number(v);
+}
+
+type Chunk = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
+
+function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, idleMs: number | undefined, received: number): Promise<Chunk> {
+  if (!idleMs) return reader.read();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BodyIdle(idleMs, received)), idleMs);
+  });
+  return Promise.race([reader.read(), idle]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dumpEvents, type DumpSummary } from "../src/dump/dump.ts";
+import type { FetchSettings } from "../src/dump/messages.ts";
+import { ExitCode } from "../src/errors.ts";
+import { BodyIdle, BodyTooLarge, readBody } from "../src/io/body.ts";
+import { signRequest } from "../src/mesh/auth.ts";
+import { startMesh, type SimMesh } from "./sim/mesh.ts";
+
+let dir: string;
+let seq = 0;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "nara-hostile-test-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+type Run = { summary: DumpSummary; text: string | undefined; logs: string[] };
+
+async function dump(mesh: SimMesh, over: Partial<FetchSettings>): Promise<Run> {
+  const out = join(dir, `out-${++seq}.jsonl`);
+  const logs: string[] = [];
+  const summary = await dumpEvents(
+    {
+      peers: mesh.peers.map((p) => ({ name: p.name, url: p.url })),
+      name: mesh.client.name,
+      soul: mesh.client.soul,
+      settings: { timeoutMs: 20_000, pageSize: 100, strict: false, backoffMs: 10, maxBackoffMs: 100, ...over },
+      workers: 1,
+      concurrency: 16,
+      output: out,
+    },
+    { onLog: (peer, level, message) => logs.push(`${level} ${peer}: ${message}`), onWarn: (m) => logs.push(`warn ${m}`) },
+  );
+  return { summary, text: existsSync(out) ? readFileSync(out, "utf8") : undefined, logs };
+}
+
+const ids = (text: string | undefined): Set<string> =>
+  new Set((text ?? "").split("\n").filter(Boolean).map((l) => /"id":"([^"]*)"/.exec(l)![1]!));
+
+/** What a correct dump of these events is: each raw once, ordered by (ts, id). */
+function expected(events: readonly { id: string; ts: bigint; raw: string }[]): string {
+  const byId = new Map(events.map((e) => [e.id, e]));
+  const sorted = [...byId.values()].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.id < b.id ? -1 : 1));
+  return sorted.map((e) => `${e.raw}\n`).join("");
+}
+
+/** A streamed body (no Content-Length) of these pieces, then silence when `stall` is set. */
+function streamed(pieces: Uint8Array[], stall = false): Response {
+  let i = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i < pieces.length) c.enqueue(pieces[i++]!);
+      else if (!stall) c.close();
+      else return new Promise(() => {});
+    },
+  });
+  return new Response(body);
+}
+
+describe("readBody", () => {
+  const piece = (n: number, v: number) => new Uint8Array(n).fill(v);
+
+  test("a streamed body of exactly the cap is read whole; one byte more is cut off and the request aborted", async () => {
+    const whole = await readBody(streamed([piece(600, 1), piece(400, 2)]), { maxBytes: 1000 });
+    expect(whole.length).toBe(1000);
+    expect(whole[599]).toBe(1);
+    expect(whole[600]).toBe(2);
+    let aborted = 0;
+    const err = await readBody(streamed([piece(600, 1), piece(401, 2)]), { maxBytes: 1000, abort: () => aborted++ }).catch((e) => e);
+    expect(err).toBeInstanceOf(BodyTooLarge);
+    expect((err as BodyTooLarge).message).toBe("body larger than 1000 bytes");
+    expect(aborted).toBe(1);
+  });
+
+  test("a body announced larger than the cap is refused before it is read", async () => {
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        pulled++;
+        c.enqueue(piece(10, 0));
+      },
+    });
+    const res = new Response(body, { headers: { "Content-Length": "2048" } });
+    const err = await readBody(res, { maxBytes: 1024 }).catch((e) => e);
+    expect(err).toBeInstanceOf(BodyTooLarge);
+    expect((err as BodyTooLarge).announced).toBe(2048);
+    expect((err as Error).message).toBe("body larger than 1 KiB (Content-Length 2048)");
+    expect(pulled).toBeLessThanOrEqual(1);
+  });
+
+  test("a body that stops sending is abandoned after the idle timeout, counting what came", async () => {
+    let aborted = 0;
+    const err = await readBody(streamed([piece(300, 7)], true), { maxBytes: 1 << 20, idleMs: 50, abort: () => aborted++ }).catch((e) => e);
+    expect(err).toBeInstanceOf(BodyIdle);
+    expect((err as BodyIdle).received).toBe(300);
+    expect(aborted).toBe(1);
+  });
+});
+
+describe("hostile and broken peers", () => {
+  test("a peer whose body never ends is cut off at --max-page-bytes; its earlier pages are kept, the others complete", async () => {
+    const mesh = await startMesh({ peers: 3, events: 1500, seed: 21, faults: [{ endlessAfterPages: 2 }] });
+    try {
+      const cap = 256 << 10;
+      const r = await dump(mesh, { maxPageBytes: cap });
+      const [hostile, ...rest] = r.summary.peers;
+      expect(hostile!.status).toBe("failed");
+      expect(hostile!.pages).toBe(2);
+      expect(hostile!.error).toBe("page larger than 256 KiB: cut off");
+      expect(hostile!.hint).toContain("--max-page-bytes");
+      // Failed, not retried: another attempt would read the same endless page.
+      expect(hostile!.retries).toBe(0);
+      expect(mesh.peers[0]!.stats.faultsInjected.endless).toBe(1);
+      expect(rest.map((p) => p.status)).toEqual(["ok", "ok"]);
+      expect(r.summary.exitCode).toBe(ExitCode.partial);
+      const got = ids(r.text);
+      expect(mesh.peers[0]!.events.list().slice(0, 199).every((e) => got.has(e.id))).toBe(true);
+      for (const p of mesh.peers.slice(1)) expect(p.events.list().every((e) => got.has(e.id))).toBe(true);
+      await mesh.peers[0]!.stop();
+      // The connection was closed, not read on: the peer sent little more than the cap (its socket buffers).
+      expect(mesh.peers[0]!.hostile.endlessBytes).toBeLessThan(cap + (4 << 20));
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("a page one byte over the cap fails its peer before the page is read; at the cap it is taken", async () => {
+    const mesh = await startMesh({ peers: 2, events: 600, seed: 22 });
+    try {
+      const peer = mesh.peers[0]!;
+      const res = await fetch(`${peer.url}/events/sync`, {
+        method: "POST",
+        headers: signRequest(mesh.client.identity, "POST", "/events/sync"),
+        body: JSON.stringify({ from: mesh.client.name, mode: "page", page_size: 100, cursor: "" }),
+      });
+      const first = (await res.arrayBuffer()).byteLength;
+      const over = await dump({ ...mesh, peers: [peer] }, { maxPageBytes: first - 1 });
+      expect(over.summary.peers[0]!.status).toBe("failed");
+      expect(over.summary.peers[0]!.pages).toBe(0);
+      expect(over.summary.peers[0]!.error).toBe(`page larger than ${first - 1} bytes (the peer announced ${first} bytes): cut off`);
+      expect(over.summary.exitCode).toBe(ExitCode.failed);
+      expect(over.text).toBeUndefined();
+      const at = await dump({ ...mesh, peers: [peer] }, { maxPageBytes: first });
+      expect(at.summary.peers[0]!.pages).toBeGreaterThanOrEqual(1);
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("a peer that stalls mid-body is abandoned after --idle-timeout and retried within its time: nothing lost", async () => {
+    const mesh = await startMesh({ peers: 3, events: 1200, seed: 23, faults: [{ stallEvery: 3 }] });
+    try {
+      const r = await dump(mesh, { idleMs: 200 });
+      expect(r.summary.peers.map((p) => p.status)).toEqual(["ok", "ok", "ok"]);
+      expect(r.summary.exitCode).toBe(ExitCode.ok);
+      const stalls = mesh.peers[0]!.hostile.stalls;
+      expect(stalls).toBeGreaterThan(0);
+      expect(r.summary.peers[0]!.retries).toBe(stalls);
+      expect(r.logs.some((l) => l.includes("the peer went silent: nothing received for 200 ms"))).toBe(true);
+      expect(r.text).toBe(expected(mesh.allEvents));
+    } finally {
+      await mesh.stop();
+    }
+  });
+});
