@@ -43,6 +43,7 @@ export default defineCommand({
     },
     "max-page-bytes": { type: "string", default: "64M", description: "a sync page larger than this fails its peer (a real page is 1-10 MB)", valueHint: "size" },
     "idle-timeout": { type: "string", default: "30s", description: "a response silent this long is abandoned and retried (0: never)", valueHint: "duration" },
+    "temp-dir": { type: "string", description: "where the stdout spool and memory spills go (default $TMPDIR or /tmp)", valueHint: "dir" },
     "ids-from": { type: "string", description: "skip events whose ids FILE already holds (for >> appends)", valueHint: "file" },
     strict: { type: "boolean", description: "drop peers whose response signatures do not verify" },
     ...outputArgs,
@@ -105,6 +106,7 @@ export default defineCommand({
         concurrency,
         output: args.output,
         idsFrom: args["ids-from"],
+        tempDir: args["temp-dir"],
         compress,
         // The soul the dump acts as owns the backup: restore decrypts with it (or --backup-soul-file).
         encryptSeed: args.encrypt === true ? identity.seedBytes() : undefined,

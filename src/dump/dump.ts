@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, writeSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
 import { forEachLine } from "../events/lines.ts";
 import { EventFlag, ScanError, idKey, newEventFields, scanEventLine } from "../events/scan.ts";
@@ -20,6 +20,8 @@ export type DumpOptions = DumpPlan & {
   encryptSeed?: Uint8Array;
   /** The soul that decrypts an encrypted --ids-from file. */
   decryptSoul?: SeedSource;
+  /** Where temporary files go (the stdout spool), default TMPDIR. */
+  tempDir?: string;
 };
 
 export type DumpSummary = CollectStats & {
@@ -42,19 +44,22 @@ export type DumpHooks = CoordinatorEvents & {
  * has moved past a ts (peers serve in ts order), nothing older can come, so
  * it is sorted and written while the rest is fetched, and memory holds only
  * the window between the slowest and the fastest peer. The file only
- * appears under its final name once it is whole. To stdout, nothing is
- * written before every peer has finished, so a run that dies half way
- * leaves no half backup in a redirect.
+ * appears under its final name once it is whole. To stdout the same goes
+ * to a private spool file, copied to stdout once every peer has finished,
+ * so a run that dies half way leaves no half backup in a redirect.
  */
 export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Promise<DumpSummary> {
   const started = performance.now();
   const collector = new Collector();
   if (opts.idsFrom) collector.skipExisting(await readIds(opts.idsFrom, hooks.onWarn, opts.decryptSoul));
   // Opened before the network work so that an unwritable path fails fast.
-  const outputOpts = { compress: opts.compress, encryptSeed: opts.encryptSeed };
-  const output = opts.output && opts.output !== "-" ? openOutput(opts.output, outputOpts) : undefined;
+  const output = openOutput(opts.output, { compress: opts.compress, encryptSeed: opts.encryptSeed, spool: true, tempDir: opts.tempDir });
+  /** stdout has begun to receive the spool: an interruption now leaves part of the backup there. */
+  let copying = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    output?.abort();
+    output.abort();
+    // Synchronously: process.exit does not wait for a pipe to take a pending write.
+    writeSync(2, copying ? "interrupted: the backup on stdout is incomplete, do not use it\n" : "interrupted: no backup written\n");
     process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
   };
   // on, not once: a Ctrl-C often arrives twice (from the terminal and relayed by npx or the launcher), and a second
@@ -86,7 +91,6 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
     }
   };
   const onFloor = (floor: TsFloor) => {
-    if (!output) return;
     wanted = floor;
     pumping ??= pump(output);
   };
@@ -98,15 +102,15 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
     const gotAny = peers.some((p) => p.events > 0);
     const exitCode: ExitCode = okPeers === peers.length ? ExitCode.ok : okPeers === 0 && !gotAny ? ExitCode.failed : ExitCode.partial;
 
-    let target = output?.target ?? "stdout";
+    let target = output.target;
     if (exitCode === ExitCode.failed) {
       // Nothing came back: no file that looks like a backup.
-      output?.abort();
+      output.abort();
       target = "(nothing written)";
     } else {
-      const sink = output ?? openOutput("-", outputOpts);
-      await writeBelow(sink, AFTER_ALL);
-      await sink.commit();
+      await writeBelow(output, AFTER_ALL);
+      copying = output.target === "stdout";
+      await output.commit();
     }
     if (collector.stats.late > 0) {
       hooks.onWarn?.(
@@ -122,7 +126,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
       exitCode,
     };
   } catch (err) {
-    output?.abort();
+    output.abort();
     throw err;
   } finally {
     process.off("SIGINT", onSignal);

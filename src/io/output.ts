@@ -7,12 +7,15 @@
  * members are valid streams for the standard tools (`zstd -d`, `gunzip`) and
  * for openInput, and memory stays bounded by one block whatever the size.
  */
-import { closeSync, fdatasync, fsyncSync, openSync, renameSync, rmSync } from "node:fs";
+import { closeSync, fdatasync, fsyncSync, mkdtempSync, openSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { constants as zc, zstdCompressSync } from "node:zlib";
 import type { FileSink } from "bun";
 import { NaraError, ExitCode } from "../errors.ts";
 import { Encryptor } from "./encrypt.ts";
+import { ioError } from "./ioerror.ts";
+import { TempSealer } from "./tempfile.ts";
 
 export type Compression = "none" | "gzip" | "zstd";
 
@@ -40,6 +43,14 @@ export type OutputOptions = {
   encryptSeed?: Uint8Array;
   /** Compression level; default zstd 1, gzip 6. */
   level?: number;
+  /**
+   * stdout: write to a private temporary file (sealed, see io/tempfile.ts) and copy it
+   * to stdout only on commit, so a writer that streams as it goes holds no more memory
+   * than for a file, and nothing reaches stdout before the output is complete.
+   */
+  spool?: boolean;
+  /** Where the spool goes (default TMPDIR). */
+  tempDir?: string;
 };
 
 /** Uncompressed bytes per zstd frame / gzip member. */
@@ -65,7 +76,7 @@ export function parseCompression(value: string, flag = "--compress"): Compressio
 export function openOutput(path: string | undefined, opts: OutputOptions = {}): Output {
   const toStdout = path === undefined || path === "-";
   const compression = opts.compress ?? (toStdout ? "none" : compressionForPath(path));
-  const sink = toStdout ? stdoutSink() : fileSink(path);
+  const sink = !toStdout ? fileSink(path) : opts.spool ? spoolSink(opts.tempDir ?? tmpdir()) : stdoutSink();
   const encryptor = opts.encryptSeed ? new Encryptor(opts.encryptSeed) : undefined;
   let level = opts.level;
   if (compression !== "none") {
@@ -164,6 +175,60 @@ function stdoutSink(): Sink {
   };
 }
 
+/** A private directory (0700) in `parent` for temporary files; a NaraError naming it when that fails. */
+export function privateDir(parent: string, prefix: string): string {
+  try {
+    return mkdtempSync(join(parent, prefix));
+  } catch (err) {
+    throw new NaraError(`cannot create a temporary directory in ${parent}`, {
+      cause: err,
+      hint: "set --temp-dir (or TMPDIR) to a writable directory with room for about the size of the backup",
+      exitCode: ExitCode.usage,
+    });
+  }
+}
+
+function spoolSink(parent: string): Sink {
+  const dir = privateDir(parent, "nara-spool-");
+  const path = join(dir, "stdout");
+  const sealer = new TempSealer();
+  let file: ReturnType<TempSealer["writer"]> | undefined;
+  const remove = () => {
+    file?.close();
+    file = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    file = sealer.writer(path);
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return {
+    target: "stdout",
+    // A full disk is named by the sealed writer (io/tempfile.ts).
+    write: async (chunk) => file!.write(chunk),
+    async commit() {
+      file!.close();
+      const out = Bun.stdout.writer();
+      try {
+        const r = sealer.reader(path);
+        try {
+          for (let block = r.next(); block; block = r.next()) await writeTo(out, block);
+        } catch (err) {
+          throw ioError(err, "stdout");
+        } finally {
+          r.close();
+        }
+        await out.flush();
+      } finally {
+        remove();
+      }
+    },
+    abort: remove,
+  };
+}
+
 /** Bytes written between background syncs of a file being written. */
 const SYNC_EVERY = 16 << 20;
 
@@ -202,13 +267,21 @@ function fileSink(path: string): Sink {
   let done = false;
   return {
     target: path,
-    write: (chunk) => {
+    async write(chunk) {
       unsynced += chunk.length;
-      if (unsynced >= SYNC_EVERY && !syncing) syncInBackground();
-      return writeTo(sink, chunk);
+      try {
+        if (unsynced >= SYNC_EVERY && !syncing) syncInBackground();
+        await writeTo(sink, chunk);
+      } catch (err) {
+        throw ioError(err, path);
+      }
     },
     async commit() {
-      await sink.end();
+      try {
+        await sink.end();
+      } catch (err) {
+        throw ioError(err, path);
+      }
       await syncing;
       const fd = syncFd ?? openSync(tmp, "r+");
       syncFd = undefined;
@@ -224,7 +297,11 @@ function fileSink(path: string): Sink {
       } finally {
         closeSync(fd);
       }
-      renameSync(tmp, path);
+      try {
+        renameSync(tmp, path);
+      } catch (err) {
+        throw ioError(err, path, "cannot rename the finished backup to");
+      }
       done = true;
     },
     abort() {

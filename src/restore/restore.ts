@@ -32,6 +32,7 @@ import { bomLength, validateLine } from "./validate.ts";
 import { openInput, sniff } from "../io/input.ts";
 import { recordOf, splitPoint, startChecker, type CheckedLine } from "./parallel.ts";
 import type { SeedSource } from "../io/encrypt.ts";
+import { errorCode, isSystemError, systemCause } from "../io/ioerror.ts";
 
 export type RestoreOptions = {
   /** Files to read; "-" (or none at all) is stdin. */
@@ -517,13 +518,18 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
 
 function interrupted(summary: RestoreSummary, finish: () => RestoreSummary): RestoreSummary {
   summary.exitCode = ExitCode.interrupted;
-  summary.failure = new NaraError("interrupted", {
-    hint:
-      summary.resumeSkip !== undefined && summary.sent > 0
-        ? `${summary.sent} events were accepted before the interruption; resume with --skip ${summary.resumeSkip}`
-        : undefined,
-    exitCode: ExitCode.interrupted,
-  });
+  const resumable = summary.resumeSkip !== undefined && summary.sent > 0;
+  summary.failure = new NaraError(
+    resumable
+      ? `interrupted: ${summary.sent} event(s) restored in ${summary.batches} batch(es); --skip ${summary.resumeSkip} resumes`
+      : "interrupted: nothing restored",
+    {
+      hint: resumable
+        ? `${summary.sent} events were accepted before the interruption; resume with --skip ${summary.resumeSkip} (same inputs and filters)`
+        : "rerunning the same command is safe (import skips what the nara already has)",
+      exitCode: ExitCode.interrupted,
+    },
+  );
   return finish();
 }
 
@@ -674,12 +680,14 @@ async function stdinSource(opts: RestoreOptions): Promise<Source> {
   } catch (err) {
     cleanup();
     process.off("exit", onExit);
-    const code = (err as { code?: string }).code;
-    throw new NaraError("cannot copy stdin to a temporary file", {
-      cause: err,
-      hint: code === "ENOSPC" ? "the temp directory is full: set TMPDIR to a disk with room, or pass the backup as a FILE argument" : "pass the backup as a FILE argument",
-      exitCode: ExitCode.usage,
-    });
+    // The disk failing (ENOSPC, EIO): one line with the path, exit 1; stdin itself failing: a usage error.
+    if (isSystemError(err) && errorCode(err) !== "EPIPE") {
+      throw new NaraError(`cannot copy stdin to ${path}: ${systemCause(err)}`, {
+        hint: "set TMPDIR to a disk with room, or pass the backup as a FILE argument",
+        exitCode: ExitCode.internal,
+      });
+    }
+    throw new NaraError("cannot copy stdin to a temporary file", { cause: err, hint: "pass the backup as a FILE argument", exitCode: ExitCode.usage });
   }
   return {
     name: "stdin",

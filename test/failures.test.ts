@@ -1,0 +1,177 @@
+/**
+ * Honest failures: a full disk (a small tmpfs mounted here) and Ctrl-C, as
+ * the user sees them: one line naming the cause and the path, exit 1 or
+ * 130, nothing under the final name, no temporary file left.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ExitCode } from "../src/errors.ts";
+import { openOutput } from "../src/io/output.ts";
+import { startMesh, type SimMesh } from "./sim/mesh.ts";
+
+const root = join(import.meta.dir, "..");
+const dir = mkdtempSync(join(tmpdir(), "nara-failures-"));
+const full = join(dir, "full");
+mkdirSync(full);
+// A full disk: a 256 KiB tmpfs (the backups below are ~1 MB). Mounted here, before the tests are defined, to know which to skip.
+const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=256k,mode=1777", "tmpfs", full], { stderr: "pipe" });
+/** Why the full-disk tests cannot run here, if they cannot. */
+const noMount =
+  mounted.exitCode === 0
+    ? undefined
+    : `cannot mount a tmpfs here (${mounted.stderr.toString().trim() || `mount exited ${mounted.exitCode}`}): the full-disk tests are skipped`;
+if (noMount) console.warn(`SKIP: ${noMount}`);
+let mesh: SimMesh;
+
+beforeAll(async () => {
+  mesh = await startMesh({ peers: 3, events: 3000, seed: 31, faults: [{ hangAfterPages: 1 }] });
+});
+afterAll(async () => {
+  await mesh.stop();
+  if (!noMount) Bun.spawnSync(["umount", full]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Result = { code: number; stdout: string; stderr: string };
+
+async function cli(args: string[], opts: { env?: Record<string, string>; stdin?: Uint8Array; until?: string; signal?: NodeJS.Signals } = {}): Promise<Result> {
+  const proc = Bun.spawn([process.execPath, join(root, "src/cli.ts"), ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "", NARA_SOUL: mesh.client.soul, ...opts.env },
+    // A pipe, as from `cat backup |` (a buffer would arrive as a file).
+    stdin: opts.stdin ? "pipe" : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (opts.stdin) {
+    const sink = proc.stdin as import("bun").FileSink;
+    // The reader may fail and go away before it took everything (that is what is tested).
+    Promise.resolve(sink.write(opts.stdin)).then(() => sink.end()).catch(() => {});
+  }
+  let stderr = "";
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+      // The signal is sent once the command said it had started its work: no timing guess.
+      if (opts.until && opts.signal && stderr.includes(opts.until)) {
+        proc.kill(opts.signal);
+        opts = { ...opts, until: undefined };
+      }
+    }
+  })();
+  const [stdout, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited, reading]);
+  return { code, stdout, stderr };
+}
+
+const healthy = () => mesh.peers.slice(1).map((p) => `${p.name}=${p.hostname}:${p.port}`).join(",");
+const all = () => mesh.peers.map((p) => `${p.name}=${p.hostname}:${p.port}`).join(",");
+const listing = (d: string) => readdirSync(d).sort();
+
+describe("stdout spool", () => {
+  test("stdout output is written to a private sealed file as it comes, copied out on commit, removed on abort", async () => {
+    const temp = mkdtempSync(join(dir, "spool-"));
+    const out = openOutput("-", { spool: true, tempDir: temp });
+    const line = new TextEncoder().encode(`{"id":"${"a".repeat(64)}","ts":1}\n`.repeat(1000));
+    for (let i = 0; i < 8; i++) await out.write(line);
+    const [spoolDir] = listing(temp);
+    expect(spoolDir).toStartWith("nara-spool-");
+    expect(statSync(join(temp, spoolDir!)).mode & 0o777).toBe(0o700);
+    const file = join(temp, spoolDir!, "stdout");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    // On disk, not in memory; and sealed: not a byte of the events in the clear.
+    expect(statSync(file).size).toBeGreaterThanOrEqual(8 * line.length);
+    expect(readFileSync(file).includes(Buffer.from("a".repeat(64)))).toBe(false);
+    out.abort();
+    expect(listing(temp)).toEqual([]);
+  });
+
+  test("a dump to stdout is the same backup as -o, and leaves no temporary file", async () => {
+    const temp = mkdtempSync(join(dir, "cli-spool-"));
+    const file = join(dir, "healthy.jsonl");
+    const a = await cli(["dump-events", "-name", mesh.client.name, "-peers", healthy(), "-o", file]);
+    const b = await cli(["dump-events", "-name", mesh.client.name, "-peers", healthy(), "--temp-dir", temp]);
+    expect(a.code).toBe(0);
+    expect(b.code).toBe(0);
+    expect(b.stdout.length).toBeGreaterThan(100_000);
+    expect(b.stdout).toBe(readFileSync(file, "utf8"));
+    expect(listing(temp)).toEqual([]);
+  });
+});
+
+describe("Ctrl-C", () => {
+  test("dump-events -o: says no backup was written, exit 130, no file, no temporary file", async () => {
+    const d = mkdtempSync(join(dir, "int-"));
+    const r = await cli(["dump-events", "-name", mesh.client.name, "-peers", all(), "-o", join(d, "b.jsonl"), "--timeout", "60s", "--verbose", "--page-size", "100"], {
+      until: ": page 1,",
+      signal: "SIGINT",
+    });
+    expect(r.code).toBe(ExitCode.interrupted);
+    expect(r.stderr).toContain("interrupted: no backup written");
+    expect(listing(d)).toEqual([]);
+  });
+
+  test("dump-events to stdout: the same, and the spool is removed", async () => {
+    const temp = mkdtempSync(join(dir, "int-spool-"));
+    const r = await cli(["dump-events", "-name", mesh.client.name, "-peers", all(), "--temp-dir", temp, "--timeout", "60s", "--verbose", "--page-size", "100"], {
+      until: ": page 1,",
+      signal: "SIGINT",
+    });
+    expect(r.code).toBe(ExitCode.interrupted);
+    expect(r.stderr).toContain("interrupted: no backup written");
+    expect(r.stdout).toBe("");
+    expect(listing(temp)).toEqual([]);
+  });
+});
+
+describe("a full disk", () => {
+  const ENOSPC = (path: string) => new RegExp(`^error: cannot write ${path.replace(/[/.]/g, "\\$&")}\\S*: ENOSPC: no space left$`, "m");
+
+  test.skipIf(noMount !== undefined)("dump-events -o: one line naming the cause and the file, a hint, no stack; exit 1; nothing left", async () => {
+    const target = join(full, "b.jsonl");
+    const r = await cli(["dump-events", "-name", mesh.client.name, "-peers", healthy(), "-o", target]);
+    expect(r.code).toBe(ExitCode.internal);
+    expect(r.stderr).toMatch(ENOSPC(target));
+    expect(r.stderr).toContain("hint: free some space there");
+    expect(r.stderr).not.toContain("    at ");
+    expect(listing(full)).toEqual([]);
+  });
+
+  test.skipIf(noMount !== undefined)("dump-events to stdout with the spool on the full disk: the same, nothing on stdout", async () => {
+    const r = await cli(["dump-events", "-name", mesh.client.name, "-peers", healthy(), "--temp-dir", full]);
+    expect(r.code).toBe(ExitCode.internal);
+    expect(r.stderr).toMatch(ENOSPC(`temporary file ${full}/nara-spool-`));
+    expect(r.stderr).not.toContain("    at ");
+    expect(r.stdout).toBe("");
+    expect(listing(full)).toEqual([]);
+  });
+
+  test.skipIf(noMount !== undefined)("merge -o onto the full disk, and merge spilling its runs there", async () => {
+    const a = join(dir, "merge-a.jsonl");
+    const d = await cli(["dump-events", "-name", mesh.client.name, "-peers", healthy(), "-o", a]);
+    expect(d.code).toBe(0);
+    const target = join(full, "m.jsonl");
+    const r = await cli(["merge", a, a, "-o", target]);
+    expect(r.code).toBe(ExitCode.internal);
+    expect(r.stderr).toMatch(ENOSPC(target));
+    expect(r.stderr).not.toContain("    at ");
+    expect(listing(full)).toEqual([]);
+    const s = await cli(["merge", a, a, "--presorted=false", "--max-memory", "64K", "--temp-dir", full, "-o", join(dir, "m.jsonl")]);
+    expect(s.code).toBe(ExitCode.internal);
+    expect(s.stderr).toMatch(ENOSPC(`temporary file ${full}/nara-merge-`));
+    expect(s.stderr).not.toContain("    at ");
+    expect(existsSync(join(dir, "m.jsonl"))).toBe(false);
+    expect(listing(full)).toEqual([]);
+  });
+
+  test.skipIf(noMount !== undefined)("restore-events copying stdin to a full TMPDIR", async () => {
+    const data = readFileSync(join(dir, "healthy.jsonl"));
+    const r = await cli(["restore-events", "--nara-url", "http://127.0.0.1:9"], { env: { TMPDIR: full }, stdin: data });
+    expect(r.code).toBe(ExitCode.internal);
+    expect(r.stderr).toMatch(new RegExp(`^error: cannot copy stdin to ${full.replace(/[/.]/g, "\\$&")}/nara-restore-\\S+: ENOSPC: no space left$`, "m"));
+    expect(r.stderr).not.toContain("    at ");
+    expect(listing(full)).toEqual([]);
+  });
+});
