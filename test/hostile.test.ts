@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dumpEvents, type DumpSummary } from "../src/dump/dump.ts";
@@ -7,7 +7,9 @@ import type { FetchSettings } from "../src/dump/messages.ts";
 import { ExitCode } from "../src/errors.ts";
 import { BodyIdle, BodyTooLarge, readBody } from "../src/io/body.ts";
 import { signRequest } from "../src/mesh/auth.ts";
+import { generateEvents, generateNaras, type SimEvent, type SimNara } from "./sim/generate.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
+import { startPeer } from "./sim/peer.ts";
 
 let dir: string;
 let seq = 0;
@@ -18,7 +20,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 type Run = { summary: DumpSummary; text: string | undefined; logs: string[] };
 
-async function dump(mesh: SimMesh, over: Partial<FetchSettings>): Promise<Run> {
+async function dump(mesh: SimMesh, over: Partial<FetchSettings>, extra: { maxMemory?: number; tempDir?: string } = {}): Promise<Run> {
   const out = join(dir, `out-${++seq}.jsonl`);
   const logs: string[] = [];
   const summary = await dumpEvents(
@@ -30,6 +32,7 @@ async function dump(mesh: SimMesh, over: Partial<FetchSettings>): Promise<Run> {
       workers: 1,
       concurrency: 16,
       output: out,
+      ...extra,
     },
     { onLog: (peer, level, message) => logs.push(`${level} ${peer}: ${message}`), onWarn: (m) => logs.push(`warn ${m}`) },
   );
@@ -162,6 +165,54 @@ describe("hostile and broken peers", () => {
       expect(r.text).toBe(expected(mesh.allEvents));
     } finally {
       await mesh.stop();
+    }
+  });
+});
+
+describe("--max-memory", () => {
+  test("a hanging peer with a small budget: held events spill to sorted runs, the output is byte-identical to an unconstrained run", async () => {
+    const mesh = await startMesh({ peers: 4, events: 4000, seed: 24, generate: { sharedTsRate: 0.2 }, faults: [{ hangAfterPages: 2 }] });
+    try {
+      const free = await dump(mesh, { timeoutMs: 1500 });
+      const temp = mkdtempSync(join(dir, "spill-"));
+      // The hang counts pages served: the same two pages again.
+      mesh.peers[0]!.resetStats();
+      const tight = await dump(mesh, { timeoutMs: 1500 }, { maxMemory: 400_000, tempDir: temp });
+      expect(free.summary.spilledRuns).toBe(0);
+      expect(tight.summary.spilledRuns).toBeGreaterThan(1);
+      expect(tight.summary.spilledEvents).toBeGreaterThan(0);
+      // Bounded: held bytes pass the threshold (a quarter of the budget here) by one page at most.
+      expect(tight.summary.peakHeldBytes).toBeLessThan(100_000 + 100 * 1000);
+      expect(free.summary.peakHeldBytes).toBeGreaterThan(400_000);
+      expect(tight.summary.exitCode).toBe(ExitCode.partial);
+      expect(tight.summary.peers.map((p) => p.status)).toEqual(["timeout", "ok", "ok", "ok"]);
+      expect(tight.summary.written).toBe(free.summary.written);
+      expect(tight.text).toBe(free.text!);
+      expect(readdirSync(temp)).toEqual([]);
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("a spilled unsigned copy is replaced by a signed one that comes later: the merge writes the signed copy once", async () => {
+    const naras = generateNaras(3, 25);
+    const [a, b, client] = naras as [SimNara, SimNara, SimNara];
+    const events = generateEvents({ naras: [a, b], count: 400, seed: 25 }).filter((e) => e.signed);
+    const stripped: SimEvent[] = events.map((e) => ({ ...e, raw: e.raw.replace(/,"sig":"[^"]*"/, ""), signed: false }));
+    const knownKeys = { [client.name]: client.publicKey };
+    // The unsigned peer answers first; the signed one only once the unsigned copies have spilled.
+    const unsignedPeer = startPeer({ nara: a, events: stripped, naras, knownKeys });
+    const signedPeer = startPeer({ nara: b, events, naras, knownKeys, faults: { latencyMs: 300 } });
+    const temp = mkdtempSync(join(dir, "spill-signed-"));
+    try {
+      const mesh = { peers: [unsignedPeer, signedPeer], client } as unknown as SimMesh;
+      const r = await dump(mesh, { pageSize: 50 }, { maxMemory: 40_000, tempDir: temp });
+      expect(r.summary.spilledRuns).toBeGreaterThan(0);
+      expect(r.summary.replaced).toBe(events.length);
+      expect(r.text).toBe(expected(events));
+      expect(readdirSync(temp)).toEqual([]);
+    } finally {
+      await Promise.all([unsignedPeer.stop(), signedPeer.stop()]);
     }
   });
 });

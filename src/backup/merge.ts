@@ -17,7 +17,7 @@
  * (a malformed line could appear at its end).
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir, totalmem } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode, NaraError, usageError } from "../errors.ts";
 import { openInput } from "../io/input.ts";
@@ -28,6 +28,7 @@ import { IdSet } from "./idset.ts";
 import { type Head, keyText } from "./order.ts";
 import { RunBuilder, RunCursor, RunWriter, type RunStats } from "./runs.ts";
 import { type SealedWriter, TempSealer } from "./tempfile.ts";
+import { defaultMaxMemory } from "../io/tempfile.ts";
 
 export type MergeOptions = {
   /** Paths; "-" is stdin (at most once). */
@@ -113,8 +114,8 @@ export type MergeSummary = {
   exitCode: ExitCode;
 };
 
-/** 512 MiB, or a quarter of the machine's memory when that is less (at least 64 MiB). */
-export const defaultMaxMemory = (): number => Math.min(512 << 20, Math.max(64 << 20, Math.floor(totalmem() / 4)));
+/** Shared with the dump. */
+export { defaultMaxMemory };
 
 /** Runs merged at once; more are first merged in groups into longer runs. */
 export const FAN_IN = 128;

@@ -10,6 +10,7 @@ import { ExitCode, usageError } from "../errors.ts";
 import { loadIdentity } from "../identity/load.ts";
 import { discoverPeers, noPeersError } from "../mesh/discovery.ts";
 import { parseCompression } from "../io/output.ts";
+import { defaultMaxMemory } from "../io/tempfile.ts";
 
 /** Do two paths name one file (following symlinks when the file exists)? */
 function samePath(a: string, b: string): boolean {
@@ -43,6 +44,11 @@ export default defineCommand({
     },
     "max-page-bytes": { type: "string", default: "64M", description: "a sync page larger than this fails its peer (a real page is 1-10 MB)", valueHint: "size" },
     "idle-timeout": { type: "string", default: "30s", description: "a response silent this long is abandoned and retried (0: never)", valueHint: "duration" },
+    "max-memory": {
+      type: "string",
+      description: `memory for events waiting to be written (default ${formatBytes(defaultMaxMemory())} here); past it they spill to temporary files`,
+      valueHint: "size",
+    },
     "temp-dir": { type: "string", description: "where the stdout spool and memory spills go (default $TMPDIR or /tmp)", valueHint: "dir" },
     "ids-from": { type: "string", description: "skip events whose ids FILE already holds (for >> appends)", valueHint: "file" },
     strict: { type: "boolean", description: "drop peers whose response signatures do not verify" },
@@ -63,6 +69,7 @@ export default defineCommand({
       maxPageBytes: parseSize(args["max-page-bytes"], "--max-page-bytes"),
       idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
     };
+    const maxMemory = args["max-memory"] === undefined ? undefined : parseSize(args["max-memory"], "--max-memory");
     const concurrency = parseIntArg(args.concurrency, "--concurrency", { min: 1 });
     const workers = args.workers === undefined ? defaultWorkers() : parseIntArg(args.workers, "--workers", { min: 1, max: 64 });
     const compress = args.compress === undefined ? undefined : parseCompression(args.compress);
@@ -107,6 +114,7 @@ export default defineCommand({
         output: args.output,
         idsFrom: args["ids-from"],
         tempDir: args["temp-dir"],
+        maxMemory,
         compress,
         // The soul the dump acts as owns the backup: restore decrypts with it (or --backup-soul-file).
         encryptSeed: args.encrypt === true ? identity.seedBytes() : undefined,
@@ -150,7 +158,8 @@ function report(s: DumpSummary, log: Log, json: boolean): void {
   const details =
     `fetched ${s.fetched}, unique ${s.unique}, duplicates ${s.duplicates}` +
     (s.replaced ? ` (${s.replaced} replaced by a signed copy)` : "") +
-    (s.existing ? `, already in --ids-from ${s.existing}` : "");
+    (s.existing ? `, already in --ids-from ${s.existing}` : "") +
+    (s.spilledRuns ? `; ${s.spilledEvents} spilled to ${s.spilledRuns} temporary run(s) (--max-memory)` : "");
   if (s.exitCode === ExitCode.ok) log.success(line);
   else log.warn(`${s.exitCode === ExitCode.failed ? "nothing fetched" : "partial backup"}: ${line}`);
   log.info(details);

@@ -17,6 +17,18 @@ const SIGNED = 1;
 const EXISTING = 2;
 /** Handed out by `drain`: its bytes are (being) written and a later copy cannot replace it. */
 const RELEASED = 4;
+/** Its bytes are in a spill run (`runOf`), not in memory. */
+const SPILLED = 8;
+
+/**
+ * Where held events go when they pass the memory budget (dump/spill.ts):
+ * `writeRun` takes them (sorted) with `copyEvent` and names the run.
+ */
+export type SpillTarget = {
+  /** Held bytes allowed with `entries` events known (their ids stay in memory). */
+  limit(entries: number): number;
+  writeRun(order: Uint32Array, from: Collector): number;
+};
 
 /** A timestamp as the exact (hi, lo) halves of `splitTsInto`; ±Infinity for "before/after everything". */
 export type TsFloor = { hi: number; lo: number };
@@ -48,6 +60,9 @@ export type CollectStats = {
   late: number;
   /** The most event bytes held in memory at once, waiting to be written. */
   peakHeldBytes: number;
+  /** Events written to spill runs (--max-memory), and how many runs. */
+  spilledEvents: number;
+  spilledRuns: number;
 };
 
 /**
@@ -64,7 +79,7 @@ export type CollectStats = {
  * and the fastest peer.
  */
 export class Collector {
-  readonly stats: CollectStats = { fetched: 0, unique: 0, duplicates: 0, replaced: 0, existing: 0, bytes: 0, late: 0, peakHeldBytes: 0 };
+  readonly stats: CollectStats = { fetched: 0, unique: 0, duplicates: 0, replaced: 0, existing: 0, bytes: 0, late: 0, peakHeldBytes: 0, spilledEvents: 0, spilledRuns: 0 };
   /** Hex ids (nearly all of them) by their four words; other ids by their string key. */
   private readonly index = new EntryIndex();
   private readonly byString = new Map<string, number>();
@@ -107,6 +122,10 @@ export class Collector {
   private drainBuffer = new Uint32Array(0);
   /** Reused by every `lines` call: drains are written one after the other. */
   private lineBuffer: Buffer | undefined;
+  /** Set before the first `add` to bound memory (--max-memory). */
+  spill: SpillTarget | undefined;
+  /** Per entry: the spill run that holds its current copy (0: none); made at the first spill. */
+  private runOf: Uint32Array | undefined;
 
   /** Ids to leave out because an earlier backup has them. */
   skipExisting(keys: Iterable<string>): void {
@@ -154,9 +173,15 @@ export class Collector {
         // (A released copy is final: every peer had moved past its ts when it was drained.)
         if (isSigned && !(st & (SIGNED | RELEASED))) {
           s.bytes -= this.lengthOf[at]!;
-          this.heldBytes -= this.lengthOf[at]!;
-          this.unlive(this.chunkOf[at]!);
-          this.state[at] = st | SIGNED;
+          if (st & SPILLED) {
+            // The run's copy is stale now (the merge skips it): the signed one is held again.
+            this.runOf![at] = 0;
+            this.hold(at);
+          } else {
+            this.heldBytes -= this.lengthOf[at]!;
+            this.unlive(this.chunkOf[at]!);
+          }
+          this.state[at] = (st & ~SPILLED) | SIGNED;
           this.tsHi[at] = tsHi[i]!;
           this.tsLo[at] = tsLo[i]!;
           if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
@@ -204,6 +229,49 @@ export class Collector {
     if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
     if (this.heldBytes > s.peakHeldBytes) s.peakHeldBytes = this.heldBytes;
     this.closeRun();
+    if (this.spill && this.heldBytes > this.spill.limit(this.count)) this.spillHeld();
+  }
+
+  /** Everything held goes to a sorted run on disk; from now on only the final merge writes. */
+  private spillHeld(): void {
+    this.runOf ??= new Uint32Array(this.tsHi.length);
+    // Its own buffer: a drain being written may still use drainBuffer.
+    const order = this.take(AFTER_ALL, new Uint32Array(this.heldCount), SPILLED);
+    const run = this.spill!.writeRun(order, this);
+    for (const n of order) this.runOf[n] = run;
+    this.stats.spilledEvents += order.length;
+    this.stats.spilledRuns++;
+  }
+
+  /** For the final merge with the runs: every held event, sorted, released. */
+  unspilled(): Uint32Array {
+    return this.take(AFTER_ALL, new Uint32Array(this.heldCount), RELEASED);
+  }
+
+  /** Copies held event `n` into `out` at `at` (it then counts as written); returns its length. */
+  copyEvent(n: number, out: Buffer, at: number): number {
+    const len = this.lengthOf[n]!;
+    const off = this.offsetOf[n]!;
+    const c = this.chunkOf[n]!;
+    this.chunks[c]!.copy(out, at, off, off + len);
+    this.heldBytes -= len;
+    this.unlive(c);
+    return len;
+  }
+
+  eventLength(n: number): number {
+    return this.lengthOf[n]!;
+  }
+
+  /** Is `run`'s copy of event `n` the one kept (not replaced since by a signed copy)? */
+  inRun(n: number, run: number): boolean {
+    return this.runOf?.[n] === run;
+  }
+
+  /** The output order: by ts, then id. */
+  compare(a: number, b: number): number {
+    const { tsHi, tsLo } = this;
+    return tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b);
   }
 
   private hold(n: number): void {
@@ -301,6 +369,7 @@ export class Collector {
     this.offsetOf = grown(this.offsetOf, size);
     this.lengthOf = grown(this.lengthOf, size);
     this.state = grown(this.state, size);
+    if (this.runOf) this.runOf = grown(this.runOf, size);
   }
 
   /**
@@ -311,10 +380,18 @@ export class Collector {
    * holds only events older than everything held back.
    */
   drain(floor: TsFloor): Uint32Array {
-    const { held, tsHi, tsLo, state, runHead, runEnd } = this;
+    // Once events were spilled, what lies below a floor may sit in a run: the final merge (`unspilled`) writes it all.
+    if (this.stats.spilledRuns > 0) return new Uint32Array(0);
     // Reused: a drain is written before the next one is asked for (and drains come once a page).
     if (this.drainBuffer.length < this.heldCount) this.drainBuffer = new Uint32Array(this.held.length);
-    const out = this.drainBuffer;
+    const order = this.take(floor, this.drainBuffer, RELEASED);
+    if (lowerFloor(this.drained, floor)) this.drained = floor;
+    return order;
+  }
+
+  /** The held events below `floor`, out of the held runs, sorted, each marked `mark`. */
+  private take(floor: TsFloor, out: Uint32Array, mark: number): Uint32Array {
+    const { held, tsHi, tsLo, state, runHead, runEnd } = this;
     let taken = 0;
     let runs = 0;
     for (let r = 0; r < runHead.length; r++) {
@@ -324,7 +401,7 @@ export class Collector {
         const n = held[k]!;
         if (!below(tsHi[n]!, tsLo[n]!, floor)) break;
         out[taken++] = n;
-        state[n]! |= RELEASED;
+        state[n]! |= mark;
       }
       if (k === end) continue; // run done
       runHead[runs] = k;
@@ -333,7 +410,6 @@ export class Collector {
     runHead.length = runEnd.length = runs;
     this.heldCount -= taken;
     if (this.heldEnd > 4096 && this.heldCount < this.heldEnd / 4) this.compactHeld(0);
-    if (lowerFloor(this.drained, floor)) this.drained = floor;
     // Sorted runs, concatenated: the sort merges them.
     const order = out.subarray(0, taken);
     order.sort((a, b) => tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b));

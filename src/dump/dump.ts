@@ -3,6 +3,9 @@ import { ExitCode, NaraError } from "../errors.ts";
 import { forEachLine } from "../events/lines.ts";
 import { EventFlag, ScanError, idKey, newEventFields, scanEventLine } from "../events/scan.ts";
 import { AFTER_ALL, BEFORE_ALL, Collector, lowerFloor, type CollectStats, type TsFloor } from "./collect.ts";
+import { Spill } from "./spill.ts";
+import { defaultMaxMemory } from "../io/tempfile.ts";
+import { tmpdir } from "node:os";
 import { runDump, type CoordinatorEvents, type DumpPlan } from "./coordinator.ts";
 import type { PeerReport } from "./messages.ts";
 import { openInput } from "../io/input.ts";
@@ -20,8 +23,10 @@ export type DumpOptions = DumpPlan & {
   encryptSeed?: Uint8Array;
   /** The soul that decrypts an encrypted --ids-from file. */
   decryptSoul?: SeedSource;
-  /** Where temporary files go (the stdout spool), default TMPDIR. */
+  /** Where temporary files go (the stdout spool, spills), default TMPDIR. */
   tempDir?: string;
+  /** Memory for held events and their ids; past it they spill to disk (default defaultMaxMemory()). */
+  maxMemory?: number;
 };
 
 export type DumpSummary = CollectStats & {
@@ -51,6 +56,8 @@ export type DumpHooks = CoordinatorEvents & {
 export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Promise<DumpSummary> {
   const started = performance.now();
   const collector = new Collector();
+  const spill = new Spill(opts.maxMemory ?? defaultMaxMemory(), opts.tempDir ?? tmpdir());
+  collector.spill = spill;
   if (opts.idsFrom) collector.skipExisting(await readIds(opts.idsFrom, hooks.onWarn, opts.decryptSoul));
   // Opened before the network work so that an unwritable path fails fast.
   const output = openOutput(opts.output, { compress: opts.compress, encryptSeed: opts.encryptSeed, spool: true, tempDir: opts.tempDir });
@@ -58,6 +65,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
   let copying = false;
   const onSignal = (signal: NodeJS.Signals) => {
     output.abort();
+    spill.remove();
     // Synchronously: process.exit does not wait for a pipe to take a pending write.
     writeSync(2, copying ? "interrupted: the backup on stdout is incomplete, do not use it\n" : "interrupted: no backup written\n");
     process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
@@ -108,7 +116,12 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
       output.abort();
       target = "(nothing written)";
     } else {
-      await writeBelow(output, AFTER_ALL);
+      if (spill.runs === 0) await writeBelow(output, AFTER_ALL);
+      else {
+        for (const chunk of spill.merged(collector)) await output.write(chunk);
+        written += spill.written;
+      }
+      spill.remove();
       copying = output.target === "stdout";
       await output.commit();
     }
@@ -129,6 +142,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
     output.abort();
     throw err;
   } finally {
+    spill.remove();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }

@@ -11,9 +11,13 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { totalmem } from "node:os";
 import { ExitCode, NaraError } from "../errors.ts";
 import { noteGarbage } from "./gc.ts";
 import { ioError } from "./ioerror.ts";
+
+/** --max-memory's default: 512 MiB, or a quarter of the machine's memory when that is less (at least 64 MiB). */
+export const defaultMaxMemory = (): number => Math.min(512 << 20, Math.max(64 << 20, Math.floor(totalmem() / 4)));
 
 /** Plaintext bytes per block. */
 export const SEAL_BLOCK = 64 << 10;
