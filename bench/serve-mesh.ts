@@ -36,8 +36,10 @@ const holdings = naras.slice(0, peerCount).map((_, i) => {
   return [...mine, ...[...others].map((j) => shuffled[j]!)];
 });
 const knownKeys = { [client.name]: client.publicKey };
+// --first-faults '{"hangAfterPages":3}': a broken first peer (bench/hostile.ts).
+const firstFaults = process.argv.includes("--first-faults") ? JSON.parse(process.argv[process.argv.indexOf("--first-faults") + 1]!) : {};
 const peers = holdings.map((evs, i) =>
-  startPeer({ nara: naras[i]!, events: evs, naras, knownKeys, seed: seed + i, faults: { latencyMs }, logLimit: 10 }),
+  startPeer({ nara: naras[i]!, events: evs, naras, knownKeys, seed: seed + i, faults: { latencyMs, ...(i === 0 ? firstFaults : {}) }, logLimit: 10 }),
 );
 const sorted = [...events].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.id < b.id ? -1 : 1));
 const hasher = new Bun.CryptoHasher("sha256");

@@ -214,7 +214,15 @@ function spoolSink(parent: string): Sink {
       try {
         const r = sealer.reader(path);
         try {
-          for (let block = r.next(); block; block = r.next()) await writeTo(out, block);
+          let unflushed = 0;
+          for (let block = r.next(); block; block = r.next()) {
+            await writeTo(out, block);
+            // A FileSink on a file or a fast pipe rarely pushes back: flushing keeps its buffer small.
+            if ((unflushed += block.length) >= 1 << 20) {
+              await out.flush();
+              unflushed = 0;
+            }
+          }
         } catch (err) {
           throw ioError(err, "stdout");
         } finally {

@@ -95,6 +95,7 @@ export class SealedWriter {
       writeAll(this.fd, head);
       writeAll(this.fd, sealed);
       this.size += piece.length;
+      noteGarbage(sealed.length);
     }
   }
 
