@@ -148,6 +148,17 @@ describe("a full disk", () => {
     expect(listing(full)).toEqual([]);
   });
 
+  test.skipIf(noMount !== undefined)("dump-events spilling past --max-memory onto the full disk: the same, no output file", async () => {
+    const target = join(dir, "spilled.jsonl");
+    const r = await cli(["dump-events", "-name", mesh.client.name, "-peers", healthy(), "-o", target, "--max-memory", "100K", "--temp-dir", full, "--page-size", "200"]);
+    expect(r.code).toBe(ExitCode.internal);
+    expect(r.stderr).toMatch(ENOSPC(`temporary file ${full}/nara-dump-`));
+    expect(r.stderr).not.toContain("    at ");
+    expect(existsSync(target)).toBe(false);
+    expect(listing(dir).filter((f) => f.includes("spilled"))).toEqual([]);
+    expect(listing(full)).toEqual([]);
+  });
+
   test.skipIf(noMount !== undefined)("merge -o onto the full disk, and merge spilling its runs there", async () => {
     const a = join(dir, "merge-a.jsonl");
     const d = await cli(["dump-events", "-name", mesh.client.name, "-peers", healthy(), "-o", a]);

@@ -193,6 +193,8 @@ export function summaryJson(s: DumpSummary) {
     replaced: s.replaced,
     existing: s.existing,
     late: s.late,
+    spilled: s.spilledEvents,
+    spillRuns: s.spilledRuns,
     bytes: s.bytes,
     seconds: Number(s.seconds.toFixed(3)),
   };

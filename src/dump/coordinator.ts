@@ -75,9 +75,19 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
     return { peersDone: reports.size, peersTotal: plan.peers.length, fraction: plan.peers.length ? sum / plan.peers.length : 1 };
   };
 
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    /** The dump cannot go on (the collector failed: a spill onto a full disk): every worker stops. */
+    let failed = false;
+    const fail = (err: unknown) => {
+      failed = true;
+      for (const s of slots) {
+        for (const t of s.active.values()) clearTimeout(t);
+        s.worker.terminate();
+      }
+      reject(err);
+    };
     const finish = (slot: Slot | undefined, report: PeerReport) => {
-      if (reports.has(report.name)) return;
+      if (failed || reports.has(report.name)) return;
       if (slot) {
         clearTimeout(slot.active.get(report.name));
         slot.active.delete(report.name);
@@ -128,8 +138,13 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
           if (m.ack !== undefined) worker.postMessage({ type: "ack", ack: m.ack } satisfies ToWorker);
           if (reports.has(m.peer)) return;
           const size = m.served;
+          if (failed) return;
           if (m.count > 0) {
-            collector.add(m);
+            try {
+              collector.add(m);
+            } catch (err) {
+              return fail(err);
+            }
             // The page's bytes are copied out: free its buffer now rather than at the next GC.
             (m.bytes.buffer as ArrayBuffer).transfer(0);
           }
