@@ -33,7 +33,7 @@ export class Spill implements SpillTarget {
   written = 0;
 
   constructor(
-    /** --max-memory: half of it for held events, less what the known events' ids take. */
+    /** --max-memory: a quarter of it for held events, less what the known events' ids take (the rest: pages in flight, the runtime). */
     private readonly maxMemory: number,
     private readonly parent: string,
   ) {}
@@ -43,7 +43,7 @@ export class Spill implements SpillTarget {
   }
 
   limit(entries: number): number {
-    return Math.max(Math.min(MIN_HELD, this.maxMemory / 4), this.maxMemory / 2 - entries * ENTRY_BYTES);
+    return Math.max(Math.min(MIN_HELD, this.maxMemory / 4), this.maxMemory / 4 - entries * ENTRY_BYTES);
   }
 
   writeRun(order: Uint32Array, from: Collector): number {

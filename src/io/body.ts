@@ -71,23 +71,22 @@ export async function readBody(res: Response, limits: BodyLimits): Promise<Uint8
   }
   if (res.body === null) return new Uint8Array(0);
   const reader = res.body.getReader();
-  // Known length: one buffer of that size, no copy at the end.
-  let buf = new Uint8Array(announced ?? Math.min(maxBytes, 64 * 1024));
+  // Known length: one buffer of that size. Otherwise the pieces as they came, joined once at the
+  // end: a body cut off at the cap never held more than the cap (a doubling buffer holds 1.5x).
+  const whole = announced !== undefined ? new Uint8Array(announced) : undefined;
+  const pieces: Uint8Array[] = [];
   let used = 0;
   try {
     for (;;) {
       const { done, value } = await readWithin(reader, limits.idleMs, used);
       if (done) break;
-      if (used + value.length > maxBytes) {
+      if (used + value.length > (whole?.length ?? maxBytes)) {
         void reader.cancel().catch(() => {});
-        giveUp(new BodyTooLarge(maxBytes));
+        // More than it announced: what came is not the body it signed, and past the cap it is cut off.
+        giveUp(used + value.length > maxBytes ? new BodyTooLarge(maxBytes) : new Error(`body longer than its Content-Length ${announced}`));
       }
-      if (used + value.length > buf.length) {
-        const next = new Uint8Array(Math.min(maxBytes, Math.max(buf.length * 2, used + value.length)));
-        next.set(buf.subarray(0, used));
-        buf = next;
-      }
-      buf.set(value, used);
+      if (whole) whole.set(value, used);
+      else pieces.push(value);
       used += value.length;
     }
   } catch (err) {
@@ -99,7 +98,15 @@ export async function readBody(res: Response, limits: BodyLimits): Promise<Uint8
   } finally {
     reader.releaseLock();
   }
-  return used === buf.length ? buf : buf.subarray(0, used);
+  if (whole) return used === whole.length ? whole : whole.subarray(0, used);
+  if (pieces.length === 1) return pieces[0]!;
+  const buf = new Uint8Array(used);
+  let at = 0;
+  for (const p of pieces) {
+    buf.set(p, at);
+    at += p.length;
+  }
+  return buf;
 }
 
 /** The body as text, under the same limits. */
