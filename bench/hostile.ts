@@ -10,6 +10,7 @@
  *   endless   the first peer answers its 3rd page with a body that never ends (~100 MB/s)
  *   hang      the first peer hangs after 3 pages: unconstrained, then with --max-memory
  *   hang-tight  only the --max-memory run of `hang`
+ *   big       a healthy mesh dumped with --max-memory (256M by default)
  */
 import { createReadStream, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -89,6 +90,12 @@ try {
       results.push(await dump(mesh, label, ["--timeout", timeout, ...extra]));
       mesh.stop();
     }
+  } else if (which === "big") {
+    // Run with --peers 32 --per-peer 125000 for the 2 M-event mesh (generating it takes minutes).
+    const mesh = await startMesh({});
+    expected = mesh.expectedSha256;
+    results.push(await dump(mesh, `${mesh.unique} events, --max-memory ${opt("max-memory", "256M")}`, ["--max-memory", opt("max-memory", "256M")]));
+    mesh.stop();
   } else throw new Error(`unknown case ${which}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

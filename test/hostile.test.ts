@@ -142,7 +142,7 @@ describe("hostile and broken peers", () => {
       const over = await dump({ ...mesh, peers: [peer] }, { maxPageBytes: first - 1 });
       expect(over.summary.peers[0]!.status).toBe("failed");
       expect(over.summary.peers[0]!.pages).toBe(0);
-      expect(over.summary.peers[0]!.error).toBe(`page larger than ${first - 1} bytes (the peer announced ${first} bytes): cut off`);
+      expect(over.summary.peers[0]!.error).toBe(`page larger than ${first - 1} bytes (the peer announced ${first} bytes): not read`);
       expect(over.summary.exitCode).toBe(ExitCode.failed);
       expect(over.text).toBeUndefined();
       const at = await dump({ ...mesh, peers: [peer] }, { maxPageBytes: first });

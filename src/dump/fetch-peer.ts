@@ -11,7 +11,12 @@ import {
   DEFAULT_IDLE_MS,
   DEFAULT_MAX_PAGE_BYTES,
   STRING_ID,
-  type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
+  type FetchSettings,
+  type FromWorker,
+  type PageBatch,
+  type PeerReport,
+  type PeerTarget,
+} from "./messages.ts";
 
 /** A failure worth another attempt (5xx, dropped connection, truncated body). */
 class Retryable extends Error {}
@@ -464,7 +469,7 @@ async function fetchPage(
       if (err instanceof BodyTooLarge) {
         // Another attempt would read the same page again: the peer fails, what it gave before is kept.
         throw new Fatal(
-          `page larger than ${formatCap(err.limit)}${err.announced !== undefined ? ` (the peer announced ${err.announced} bytes)` : ""}: cut off`,
+          `page larger than ${formatCap(err.limit)}${err.announced !== undefined ? ` (the peer announced ${err.announced} bytes): not read` : ": cut off"}`,
           "a real 5000-event page is 1–10 MB: look at that nara, or raise --max-page-bytes if it really serves larger pages (its earlier pages are kept)",
         );
       }
