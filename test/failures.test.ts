@@ -9,7 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode } from "../src/errors.ts";
 import { openOutput } from "../src/io/output.ts";
+import { importUrl } from "../src/restore/import.ts";
+import { restoreEvents } from "../src/restore/restore.ts";
+import { makeNara } from "./sim/generate.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
+import { startPeer } from "./sim/peer.ts";
 
 const root = join(import.meta.dir, "..");
 const dir = mkdtempSync(join(tmpdir(), "nara-failures-"));
@@ -184,5 +188,32 @@ describe("a full disk", () => {
     expect(r.stderr).toMatch(new RegExp(`^error: cannot copy stdin to ${full.replace(/[/.]/g, "\\$&")}/nara-restore-\\S+: ENOSPC: no space left$`, "m"));
     expect(r.stderr).not.toContain("    at ");
     expect(listing(full)).toEqual([]);
+  });
+});
+
+describe("Ctrl-C in restore", () => {
+  test("restore says what was restored and the --skip that resumes", async () => {
+    const file = join(dir, "restore-int.jsonl");
+    writeFileSync(file, mesh.allEvents.slice(0, 1500).map((e) => `${e.raw}\n`).join(""));
+    const target = startPeer({ nara: makeNara("int-target", new Uint8Array(32).fill(7)), knownKeys: {} });
+    const stop = new AbortController();
+    try {
+      const s = await restoreEvents(
+        {
+          inputs: [file],
+          url: importUrl(target.url),
+          signer: { identity: target.identity, bondChecked: true, source: "env" },
+          batchSize: 500,
+          timeoutMs: 10_000,
+          retries: 0,
+          signal: stop.signal,
+        },
+        { onBatch: (b) => b.index === 2 && stop.abort() },
+      );
+      expect(s.exitCode).toBe(ExitCode.interrupted);
+      expect(s.failure?.message).toBe("interrupted: 1000 event(s) restored in 2 batch(es); --skip 1000 resumes");
+    } finally {
+      await target.stop();
+    }
   });
 });
