@@ -8,7 +8,7 @@
  * Cases (each starts its own mesh, and is short enough for the shared lock):
  *   outputs   healthy mesh: -o FILE, then stdout (redirected to a file)
  *   endless   the first peer answers its 3rd page with a body that never ends (~100 MB/s)
- *   hang      the first peer hangs after 3 pages: unconstrained, then with --max-memory
+ *   hang      healthy -o FILE, then the first peer hanging after 3 pages: unconstrained, then with --max-memory
  *   hang-tight  only the --max-memory run of `hang`
  *   big       a healthy mesh dumped with --max-memory (256M by default)
  */
@@ -85,6 +85,11 @@ try {
     const timeout = opt("timeout", "40s");
     const runs: [string, string[]][] = [[`hanging first peer, --timeout ${timeout} --max-memory ${opt("max-memory", "64M")}`, ["--max-memory", opt("max-memory", "64M")]]];
     if (which === "hang") runs.unshift([`hanging first peer, --timeout ${timeout}`, []]);
+    // The healthy -o run first, as the yardstick in the same run.
+    const healthy = await startMesh({});
+    expected = healthy.expectedSha256;
+    results.push(await dump(healthy, "healthy -o FILE", ["--quiet"]));
+    healthy.stop();
     for (const [label, extra] of runs) {
       const mesh = await startMesh({ hangAfterPages: 3 });
       results.push(await dump(mesh, label, ["--timeout", timeout, ...extra]));
@@ -102,6 +107,9 @@ try {
 }
 
 console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version}. Case \`${which}\`, ${opt("peers", "8")} peers × ${opt("per-peer", "60000")} events.\n`);
-console.log("| run | exit | wall s | peak RSS MiB | output sha256 |");
-console.log("| --- | --- | --- | --- | --- |");
-for (const r of results) console.log(`| ${r.label} | ${r.code} | ${r.seconds.toFixed(1)} | ${r.rssMiB} | ${r.sha.slice(0, 16)}${expected && r.sha === expected ? " (expected)" : ""} |`);
+console.log("| run | exit | wall s | peak RSS MiB | × first run | output sha256 |");
+console.log("| --- | --- | --- | --- | --- | --- |");
+for (const r of results) {
+  const ratio = (r.rssMiB / results[0]!.rssMiB).toFixed(2);
+  console.log(`| ${r.label} | ${r.code} | ${r.seconds.toFixed(1)} | ${r.rssMiB} | ${ratio} | ${r.sha.slice(0, 16)}${expected && r.sha === expected ? " (expected)" : ""} |`);
+}
