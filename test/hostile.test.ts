@@ -173,11 +173,11 @@ describe("--max-memory", () => {
   test("a hanging peer with a small budget: held events spill to sorted runs, the output is byte-identical to an unconstrained run", async () => {
     const mesh = await startMesh({ peers: 4, events: 4000, seed: 24, generate: { sharedTsRate: 0.2 }, faults: [{ hangAfterPages: 2 }] });
     try {
-      const free = await dump(mesh, { timeoutMs: 1500 });
+      const free = await dump(mesh, { timeoutMs: 1000 });
       const temp = mkdtempSync(join(dir, "spill-"));
       // The hang counts pages served: the same two pages again.
       mesh.peers[0]!.resetStats();
-      const tight = await dump(mesh, { timeoutMs: 1500 }, { maxMemory: 400_000, tempDir: temp });
+      const tight = await dump(mesh, { timeoutMs: 1000 }, { maxMemory: 400_000, tempDir: temp });
       expect(free.summary.spilledRuns).toBe(0);
       expect(tight.summary.spilledRuns).toBeGreaterThan(1);
       expect(tight.summary.spilledEvents).toBeGreaterThan(0);
