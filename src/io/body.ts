@@ -73,14 +73,15 @@ export async function readBody(res: Response, limits: BodyLimits): Promise<Uint8
   const reader = res.body.getReader();
   // Known length: one buffer of that size. Otherwise the pieces as they came, joined once at the
   // end: a body cut off at the cap never held more than the cap (a doubling buffer holds 1.5x).
-  const whole = announced !== undefined ? new Uint8Array(announced) : undefined;
+  // (Not for a large announcement: memory follows what arrives, not what a peer claims will.)
+  const whole = announced !== undefined && announced <= PREALLOCATE ? new Uint8Array(announced) : undefined;
   const pieces: Uint8Array[] = [];
   let used = 0;
   try {
     for (;;) {
       const { done, value } = await readWithin(reader, limits.idleMs, used);
       if (done) break;
-      if (used + value.length > (whole?.length ?? maxBytes)) {
+      if (used + value.length > (announced ?? maxBytes)) {
         void reader.cancel().catch(() => {});
         // More than it announced: what came is not the body it signed, and past the cap it is cut off.
         giveUp(used + value.length > maxBytes ? new BodyTooLarge(maxBytes) : new Error(`body longer than its Content-Length ${announced}`));
@@ -119,6 +120,9 @@ function contentLength(res: Response): number | undefined {
   if (v === null || !/^\d+$/.test(v)) return undefined;
   return Number(v);
 }
+
+/** Announced bodies up to this size get their buffer at once. */
+const PREALLOCATE = 16 << 20;
 
 type Chunk = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
 
