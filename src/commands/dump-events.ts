@@ -38,9 +38,10 @@ export default defineCommand({
     "max-inflight": {
       type: "string",
       default: "8M",
-      description: "page bytes asked for at once, all peers together: less saves memory, more hides the latency of far peers",
+      description: "page bytes held in memory (arrived, not yet handed on), all peers together, before requests wait",
       valueHint: "size",
     },
+    "streams-per-peer": { type: "string", default: "3", description: "requests to one peer at once, each paging its own range of its history", valueHint: "n" },
     "ids-from": { type: "string", description: "skip events whose ids FILE already holds (for >> appends)", valueHint: "file" },
     strict: { type: "boolean", description: "drop peers whose response signatures do not verify" },
     ...outputArgs,
@@ -57,6 +58,7 @@ export default defineCommand({
       backoffMs: 250,
       maxBackoffMs: 5_000,
       inflightBytes: parseSize(args["max-inflight"], "--max-inflight"),
+      streamsPerPeer: parseIntArg(args["streams-per-peer"], "--streams-per-peer", { min: 1, max: 16 }),
     };
     const concurrency = parseIntArg(args.concurrency, "--concurrency", { min: 1 });
     const workers = args.workers === undefined ? defaultWorkers() : parseIntArg(args.workers, "--workers", { min: 1, max: 64 });
@@ -162,6 +164,7 @@ export function summaryJson(s: DumpSummary) {
       address: p.url,
       status: p.status,
       pages: p.pages,
+      streams: p.streams,
       events: p.events,
       bytes: p.bytes,
       retries: p.retries,
