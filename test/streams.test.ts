@@ -28,7 +28,8 @@ async function dump(mesh: Pick<SimMesh, "peers" | "client">, over: Partial<Fetch
       peers: mesh.peers.map((p) => ({ name: p.name, url: p.url })),
       name: mesh.client.name,
       soul: mesh.client.soul,
-      settings: { timeoutMs: 20_000, pageSize: 100, strict: false, backoffMs: 10, maxBackoffMs: 100, ...over },
+      // farMs 0: on loopback every peer counts as far, so that ranges are split.
+      settings: { timeoutMs: 20_000, pageSize: 100, strict: false, backoffMs: 10, maxBackoffMs: 100, farMs: 0, ...over },
       workers: 1,
       concurrency: 16,
       output: out,
@@ -57,22 +58,29 @@ describe("split bookkeeping", () => {
     const b = newStream(2, 1000n, 1100n);
     a.end = 1000n;
     a.endMark = markOf(1000n);
-    const c = steal([a, b], 3, 5000n, 10n)!;
-    expect([c.from, c.end, a.end]).toEqual([550n, 1000n, 550n]);
+    const [c, ...more] = steal([a, b], 3, 5000n, 10n);
+    expect(more).toEqual([]);
+    expect([c!.from, c!.end, a.end]).toEqual([550n, 1000n, 550n]);
     // Re-reads the edge: "strictly after 549".
-    expect(c.cursor).toBe("549");
-    expect(a.endMark).toEqual(c.startMark);
-    expect(peerFloor([c, b])).toEqual(markOf(550n));
-    expect(peerFloor([a, b, c])).toEqual(markOf(100n));
+    expect(c!.cursor).toBe("549");
+    expect(a.endMark).toEqual(c!.startMark);
+    expect(peerFloor([c!, b])).toEqual(markOf(550n));
+    expect(peerFloor([a, b, c!])).toEqual(markOf(100n));
     expect(peerFloor([])).toEqual(AFTER_ALL);
     // An open range counts up to the newest ts; ranges under two pages' span are left alone.
     const open = newStream(1, 0n);
-    expect(steal([open], 2, 100n, 60n)).toBeUndefined();
-    const top = steal([open], 2, 100n, 50n)!;
-    expect([top.from, top.end, open.end]).toEqual([50n, undefined, 50n]);
+    expect(steal([open], 2, 100n, 60n)).toEqual([]);
+    const [top] = steal([open], 2, 100n, 50n);
+    expect([top!.from, top!.end, open.end]).toEqual([50n, undefined, 50n]);
+    // Two free slots cut a range in thirds, each numbered; fewer when the pieces would be too narrow.
+    const whole = newStream(1, 0n);
+    const thirds = steal([whole], 2, 300n, 1n, 2);
+    expect(thirds.map((t) => [t.n, t.from, t.end])).toEqual([[2, 100n, 200n], [3, 200n, undefined]]);
+    expect(whole.end).toBe(100n);
+    expect(steal([newStream(1, 0n)], 2, 300n, 120n, 2).length).toBe(1);
     // A stream that has not seen its first page cannot be split (it may be an old peer that ignores cursors).
-    expect(steal([newStream(1)], 2, 10n ** 18n, 1n)).toBeUndefined();
-    expect(lowerFloor(markOf(549n), c.startMark)).toBe(true);
+    expect(steal([newStream(1)], 2, 10n ** 18n, 1n)).toEqual([]);
+    expect(lowerFloor(markOf(549n), c!.startMark)).toBe(true);
   });
 });
 

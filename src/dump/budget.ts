@@ -39,6 +39,26 @@ export class Backlog {
     }
   }
 
+  /**
+   * Waits for room, then counts the expected body of a request about to go
+   * out, for at most `ms`: an answer that comes sooner (a near peer, or
+   * loopback) lands in memory at once, so its bytes count before they
+   * arrive; one that takes longer is on a slow link, its bytes arrive no
+   * faster than they are scanned, and they stop counting until they land.
+   * The returned function gives the bytes back earlier (the body arrived).
+   */
+  async admit(bytes: number, ms: number, signal?: AbortSignal): Promise<() => void> {
+    await this.room(signal);
+    // Within the limit, checked and counted with no await between: requests woken together do not all pass.
+    if (this.pending > this.limit) return this.admit(bytes, ms, signal);
+    const release = this.add(bytes);
+    const timer = setTimeout(release, ms);
+    return () => {
+      clearTimeout(timer);
+      release();
+    };
+  }
+
   /** `bytes` are held from now on; the returned function says they are not any more (counts once). */
   add(bytes: number): () => void {
     this.pending += bytes;

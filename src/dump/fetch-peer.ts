@@ -7,7 +7,7 @@ import type { Backlog } from "./budget.ts";
 import { lowerFloor, type TsFloor } from "./collect.ts";
 import { advance, newStream, peerFloor, steal, type Stream } from "./streams.ts";
 import { grown } from "../typed.ts";
-import { DEFAULT_STREAMS_PER_PEER, STRING_ID, type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
+import { DEFAULT_FAR_MS, DEFAULT_STREAMS_PER_PEER, STRING_ID, type FetchSettings, type FromWorker, type PageBatch, type PeerReport, type PeerTarget } from "./messages.ts";
 
 /** A failure worth another attempt (5xx, dropped connection, truncated body). */
 class Retryable extends Error {}
@@ -69,6 +69,9 @@ function scratchFor(n: number): typeof scratch {
   return scratch;
 }
 
+/** Bytes a page of `pageSize` events is expected to take before any page was seen. */
+const FIRST_GUESS_PER_EVENT = 400;
+
 /** Cursor "strictly after ts - 1": re-reads the boundary ts so that no event sharing it is skipped. */
 const before = (ts: string): string => (BigInt(ts) - 1n).toString();
 
@@ -123,6 +126,7 @@ export async function fetchPeer(
     // Never an unhandled rejection if the first page fails first; fetchPage awaits it and sees the error.
     publicKey.catch(() => {});
     const maxStreams = Math.max(1, settings.streamsPerPeer ?? DEFAULT_STREAMS_PER_PEER);
+    const farMs = settings.farMs ?? DEFAULT_FAR_MS;
     const signal = AbortSignal.any([abort.signal, stop.signal]);
     const live = new Set<Stream>();
     let firstNs = NaN;
@@ -134,11 +138,20 @@ export async function fetchPeer(
     let finished = false;
     /** The ts span of the last full page: how wide a range one request covers. */
     let pageSpan = 0n;
+    /** The last page's wait for its first byte and its transfer, ms: more cursors help only a peer that is far, not one whose link is full. */
+    let waitMs = 0;
+    let expectBytes = settings.pageSize * FIRST_GUESS_PER_EVENT;
+    let transferMs = 0;
+    const timing = (wait: number, transfer: number) => {
+      waitMs = wait;
+      transferMs = transfer;
+    };
 
     /** Sorts out a page's new events and hands them on; synchronous, straight after the scan. */
     const takePage = (s: Stream, bytes: Uint8Array, page: SyncPage): PageOutcome => {
       report.pages++;
       report.bytes += bytes.length;
+      expectBytes = Math.max(bytes.length, 1024);
 
       // Which events of this page are new to us (the re-read boundary ts repeats some) and this stream's (the range's edges).
       const n = page.count;
@@ -229,7 +242,7 @@ export async function fetchPeer(
       for (;;) {
         const body = JSON.stringify({ from: identity.name, mode: "page", page_size: settings.pageSize, cursor: s.cursor });
         const page = await withRetries(
-          () => fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, signal, report, warn, { backlog: deps.backlog, take: (b, p) => takePage(s, b, p) }),
+          () => fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, signal, report, warn, { backlog: deps.backlog, expectBytes, farMs, take: (b, p) => takePage(s, b, p), timing }),
           settings,
           deadline,
           now,
@@ -295,12 +308,14 @@ export async function fetchPeer(
     };
     /** Work stealing, while memory allows: the widest range left gives its upper half to a new stream. */
     const split = () => {
-      if (!topKnown || finished || signal.aborted) return;
+      if (!topKnown || finished || signal.aborted || !(waitMs >= farMs && waitMs >= transferMs / 2)) return;
       while (live.size < maxStreams && (deps.backlog?.roomy ?? true)) {
-        const t = steal(live, report.streams + 1, top, pageSpan);
-        if (!t) return;
-        debug(`stream ${t.n} takes ts ${t.from} to ${t.end ?? "the end"}`);
-        start(t);
+        const taken = steal(live, report.streams + 1, top, pageSpan, maxStreams - live.size);
+        if (taken.length === 0) return;
+        for (const t of taken) {
+          debug(`stream ${t.n} takes ts ${t.from} to ${t.end ?? "the end"}`);
+          start(t);
+        }
       }
     };
 
@@ -309,7 +324,7 @@ export async function fetchPeer(
       // Beside the first page: the newest event (mode "recent", one event), so that ranges are split where the
       // events are, not up to now (a ledger whose newest event is a month old would cost log2 empty requests).
       const probe = JSON.stringify({ from: identity.name, mode: "recent", page_size: 1, max_events: 1 });
-      fetchPage(peer, identity, probe, publicKey, settings.strict, doFetch, signal, report, warn, { backlog: deps.backlog, take: newestOf })
+      fetchPage(peer, identity, probe, publicKey, settings.strict, doFetch, signal, report, warn, { backlog: deps.backlog, expectBytes: 1024, farMs, take: newestOf })
         .then((newest) => {
           if (newest !== undefined && newest + 1n < top) top = newest + 1n;
         })
@@ -483,7 +498,12 @@ async function pingKey(
 
 type PageHandling<T> = {
   backlog: Backlog | undefined;
+  /** This peer's last page size (or a guess), counted as held until the answer lands or `farMs` pass without it. */
+  expectBytes: number;
+  farMs: number;
   take: (bytes: Uint8Array, page: SyncPage) => T;
+  /** How long the answer took to start (ms), and then to arrive whole. */
+  timing?: (waitMs: number, transferMs: number) => void;
 };
 
 /**
@@ -505,20 +525,25 @@ async function fetchPage<T>(
   handling: PageHandling<T>,
 ): Promise<T> {
   let release: (() => void) | undefined;
+  let expected: (() => void) | undefined;
   try {
-    await handling.backlog?.room(signal);
+    expected = await handling.backlog?.admit(handling.expectBytes, handling.farMs, signal);
     let res: Response;
     let bytes: Uint8Array;
     try {
       // Signed here, per attempt: peers reject timestamps older than 30 s.
       const headers = { ...signRequest(identity, "POST", "/events/sync"), "Content-Type": "application/json" };
+      const sent = performance.now();
       res = await doFetch(`${peer.url}/events/sync`, { method: "POST", headers, body, signal });
+      const answered = performance.now();
       bytes = new Uint8Array(await res.arrayBuffer());
+      handling.timing?.(answered - sent, performance.now() - answered);
     } catch (err) {
       if (signal.aborted) throw err;
       throw new Retryable(`connection failed: ${describeError(err)}`);
     }
     // Arrived: held in memory until handed on.
+    expected?.();
     release = handling.backlog?.add(bytes.length);
     if (res.status === 401) {
       throw new Fatal(
@@ -551,6 +576,7 @@ async function fetchPage<T>(
     }
     return handling.take(bytes, page);
   } finally {
+    expected?.();
     release?.();
   }
 }

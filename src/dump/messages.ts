@@ -15,11 +15,21 @@ export type FetchSettings = {
   inflightBytes?: number;
   /** Requests to one peer at once, each paging its own ts range (see dump/streams.ts); default DEFAULT_STREAMS_PER_PEER. */
   streamsPerPeer?: number;
+  /**
+   * A peer's range is split only while its pages wait at least this long for
+   * their first byte (and longer than half their transfer): a far peer. A
+   * near one means the client is the bottleneck, and a full link is not
+   * helped by more requests; either way more cursors would only add pages.
+   * Default DEFAULT_FAR_MS; tests set 0.
+   */
+  farMs?: number;
 };
 
 export const DEFAULT_INFLIGHT_BYTES = 8 << 20;
 /** Every page costs a nara a filter and sort of its whole ledger, and naras are small machines. */
 export const DEFAULT_STREAMS_PER_PEER = 3;
+/** Real meshes answer in 50–300 ms; loopback and a LAN in a few. */
+export const DEFAULT_FAR_MS = 25;
 
 export type ToWorker =
   | { type: "init"; name: string; soul: string; settings: FetchSettings }

@@ -74,27 +74,38 @@ export function peerFloor(streams: Iterable<Stream>): TsFloor {
 }
 
 /**
- * Work stealing: the live stream with the widest remaining range gives its
- * upper half to a new stream. `minWidth` is the ts span one page is
- * expected to cover: a range narrower than two of them is not worth a second
- * request (each page costs a nara a filter and sort of its whole ledger).
- * An open range counts up to `nowNs` (events newer than that stay its own).
+ * Work stealing: the live stream with the widest remaining range gives the
+ * upper part of it to up to `free` new streams, cut in equal widths (so that
+ * a first split into three does not leave one stream half of the history).
+ * `minWidth` is the ts span one page is expected to cover: no piece is
+ * narrower than one of them (each page costs a nara a filter and sort of its
+ * whole ledger). An open range counts up to `top` (events newer than that
+ * stay the last piece's). `n` numbers the first new stream.
  */
-export function steal(streams: Iterable<Stream>, n: number, nowNs: bigint, minWidth: bigint): Stream | undefined {
+export function steal(streams: Iterable<Stream>, n: number, top: bigint, minWidth: bigint, free = 1): Stream[] {
   let victim: Stream | undefined;
   let widest = 0n;
   for (const s of streams) {
     if (s.from === undefined) continue;
-    const width = (s.end ?? nowNs) - s.from;
+    const width = (s.end ?? top) - s.from;
     if (width > widest) {
       widest = width;
       victim = s;
     }
   }
-  if (!victim || widest < 2n * (minWidth > 1n ? minWidth : 1n)) return undefined;
-  const at = victim.from! + widest / 2n;
-  const taken = newStream(n, at, victim.end);
-  victim.end = at;
-  victim.endMark = taken.startMark;
+  if (!victim || free < 1) return [];
+  const perPiece = minWidth > 1n ? minWidth : 1n;
+  let parts = BigInt(free) + 1n;
+  if (widest / parts < perPiece) parts = widest / perPiece;
+  if (parts < 2n) return [];
+  const from = victim.from!;
+  const taken: Stream[] = [];
+  for (let k = parts - 1n; k >= 1n; k--) {
+    const at = from + (widest * k) / parts;
+    taken.unshift(newStream(0, at, taken[0]?.from ?? victim.end));
+  }
+  taken.forEach((t, i) => (t.n = n + i));
+  victim.end = taken[0]!.from;
+  victim.endMark = taken[0]!.startMark;
   return taken;
 }
