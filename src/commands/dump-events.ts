@@ -122,7 +122,7 @@ export default defineCommand({
         },
         onPeerDone(r, p) {
           progress.clear();
-          const line = `${r.name}: ${r.status}, ${r.pages} page(s), ${r.events} event(s) in ${r.seconds.toFixed(1)} s`;
+          const line = `${r.name}: ${r.status}, ${r.pages} page(s)${r.streams > 1 ? ` by ${r.streams} streams` : ""}, ${r.events} event(s) in ${r.seconds.toFixed(1)} s`;
           if (r.status === "ok") log.debug(line);
           else log.warn(`${line}: ${r.error}${r.hint ? ` (${r.hint})` : ""}`);
           draw(p);
