@@ -74,9 +74,4 @@ export class Backlog {
   get bytes(): number {
     return this.pending;
   }
-
-  /** Nothing waits and there is room: a new stream would not hold anything back. */
-  get roomy(): boolean {
-    return this.waiters.length === 0 && this.pending <= this.limit / 2;
-  }
 }

@@ -306,10 +306,11 @@ export async function fetchPeer(
         }),
       );
     };
-    /** Work stealing, while memory allows: the widest range left gives its upper half to a new stream. */
+    /** Work stealing: the widest range left gives its upper part to new streams. */
     const split = () => {
       if (!topKnown || finished || signal.aborted || !(waitMs >= farMs && waitMs >= transferMs / 2)) return;
-      while (live.size < maxStreams && (deps.backlog?.roomy ?? true)) {
+      // Memory is not asked here: each stream's requests wait for room like any other (dump/budget.ts).
+      while (live.size < maxStreams) {
         const taken = steal(live, report.streams + 1, top, pageSpan, maxStreams - live.size);
         if (taken.length === 0) return;
         for (const t of taken) {
