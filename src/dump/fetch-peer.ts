@@ -136,13 +136,21 @@ export async function fetchPeer(
     /** Ranges are split once the probe has answered (or failed). */
     let topKnown = maxStreams === 1;
     let finished = false;
+    let splitLater = false;
     /** The ts span of the last full page: how wide a range one request covers. */
     let pageSpan = 0n;
     /** The last page's wait for its first byte and its transfer, ms: more cursors help only a peer that is far, not one whose link is full. */
     let waitMs = 0;
     let expectBytes = settings.pageSize * FIRST_GUESS_PER_EVENT;
     let transferMs = 0;
+    let answered = false;
+    /**
+     * How long a request's expected body counts as held before it lands: a near peer's lands at once, so
+     * until it does (at most a second, as a hanging peer must not stall the others); a far one's after farMs.
+     */
+    const holdMs = () => (!answered ? 4 * farMs : waitMs < farMs ? 1_000 : farMs);
     const timing = (wait: number, transfer: number) => {
+      answered = true;
       waitMs = wait;
       transferMs = transfer;
     };
@@ -242,7 +250,7 @@ export async function fetchPeer(
       for (;;) {
         const body = JSON.stringify({ from: identity.name, mode: "page", page_size: settings.pageSize, cursor: s.cursor });
         const page = await withRetries(
-          () => fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, signal, report, warn, { backlog: deps.backlog, expectBytes, farMs, take: (b, p) => takePage(s, b, p), timing }),
+          () => fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, signal, report, warn, { backlog: deps.backlog, expectBytes, holdMs: holdMs(), take: (b, p) => takePage(s, b, p), timing }),
           settings,
           deadline,
           now,
@@ -309,7 +317,21 @@ export async function fetchPeer(
     /** Work stealing: the widest range left gives its upper part to new streams. */
     const split = () => {
       if (!topKnown || finished || signal.aborted || !(waitMs >= farMs && waitMs >= transferMs / 2)) return;
-      // Memory is not asked here: each stream's requests wait for room like any other (dump/budget.ts).
+      // A worker behind with what arrived is the bottleneck itself (loopback, a busy machine): more
+      // requests would only add pages. Asked again once it has caught up.
+      if (deps.backlog && !deps.backlog.roomy) {
+        if (!splitLater) {
+          splitLater = true;
+          deps.backlog.room(signal).then(
+            () => {
+              splitLater = false;
+              split();
+            },
+            () => {},
+          );
+        }
+        return;
+      }
       while (live.size < maxStreams) {
         const taken = steal(live, report.streams + 1, top, pageSpan, maxStreams - live.size);
         if (taken.length === 0) return;
@@ -325,7 +347,7 @@ export async function fetchPeer(
       // Beside the first page: the newest event (mode "recent", one event), so that ranges are split where the
       // events are, not up to now (a ledger whose newest event is a month old would cost log2 empty requests).
       const probe = JSON.stringify({ from: identity.name, mode: "recent", page_size: 1, max_events: 1 });
-      fetchPage(peer, identity, probe, publicKey, settings.strict, doFetch, signal, report, warn, { backlog: deps.backlog, expectBytes: 1024, farMs, take: newestOf })
+      fetchPage(peer, identity, probe, publicKey, settings.strict, doFetch, signal, report, warn, { backlog: deps.backlog, expectBytes: 1024, holdMs: farMs, take: newestOf })
         .then((newest) => {
           if (newest !== undefined && newest + 1n < top) top = newest + 1n;
         })
@@ -499,9 +521,9 @@ async function pingKey(
 
 type PageHandling<T> = {
   backlog: Backlog | undefined;
-  /** This peer's last page size (or a guess), counted as held until the answer lands or `farMs` pass without it. */
+  /** This peer's last page size (or a guess), counted as held until the answer lands or `holdMs` pass without it. */
   expectBytes: number;
-  farMs: number;
+  holdMs: number;
   take: (bytes: Uint8Array, page: SyncPage) => T;
   /** How long the answer took to start (ms), and then to arrive whole. */
   timing?: (waitMs: number, transferMs: number) => void;
@@ -528,7 +550,7 @@ async function fetchPage<T>(
   let release: (() => void) | undefined;
   let expected: (() => void) | undefined;
   try {
-    expected = await handling.backlog?.admit(handling.expectBytes, handling.farMs, signal);
+    expected = await handling.backlog?.admit(handling.expectBytes, handling.holdMs, signal);
     let res: Response;
     let bytes: Uint8Array;
     try {

@@ -29,7 +29,7 @@ export const DEFAULT_INFLIGHT_BYTES = 8 << 20;
 /** Every page costs a nara a filter and sort of its whole ledger, and naras are small machines. */
 export const DEFAULT_STREAMS_PER_PEER = 3;
 /** Real meshes answer in 50–300 ms; loopback and a LAN in a few. */
-export const DEFAULT_FAR_MS = 25;
+export const DEFAULT_FAR_MS = 40;
 
 export type ToWorker =
   | { type: "init"; name: string; soul: string; settings: FetchSettings }
