@@ -74,9 +74,4 @@ export class Backlog {
   get bytes(): number {
     return this.pending;
   }
-
-  /** Nothing waits and at most half the limit is held: the worker keeps up with what arrives. */
-  get roomy(): boolean {
-    return this.waiters.length === 0 && this.pending <= this.limit / 2;
-  }
 }

@@ -136,7 +136,6 @@ export async function fetchPeer(
     /** Ranges are split once the probe has answered (or failed). */
     let topKnown = maxStreams === 1;
     let finished = false;
-    let splitLater = false;
     /** The ts span of the last full page: how wide a range one request covers. */
     let pageSpan = 0n;
     /** The last page's wait for its first byte and its transfer, ms: more cursors help only a peer that is far, not one whose link is full. */
@@ -317,21 +316,7 @@ export async function fetchPeer(
     /** Work stealing: the widest range left gives its upper part to new streams. */
     const split = () => {
       if (!topKnown || finished || signal.aborted || !(waitMs >= farMs && waitMs >= transferMs / 2)) return;
-      // A worker behind with what arrived is the bottleneck itself (loopback, a busy machine): more
-      // requests would only add pages. Asked again once it has caught up.
-      if (deps.backlog && !deps.backlog.roomy) {
-        if (!splitLater) {
-          splitLater = true;
-          deps.backlog.room(signal).then(
-            () => {
-              splitLater = false;
-              split();
-            },
-            () => {},
-          );
-        }
-        return;
-      }
+      // Memory is not asked here: each stream's requests wait for room like any other (dump/budget.ts).
       while (live.size < maxStreams) {
         const taken = steal(live, report.streams + 1, top, pageSpan, maxStreams - live.size);
         if (taken.length === 0) return;
