@@ -1,9 +1,10 @@
 /**
  * Runs one client once against a running bench mesh and prints one JSON
- * line: { seconds, fetchSeconds, written, sha256, maxRssMiB, peakHeldMiB, maxPeerPages }. `ours` is dumpEvents with
- * its defaults; `naive` is bench/naive.ts.
+ * line: { seconds, fetchSeconds, written, sha256, maxRssMiB, cpuSeconds, peakHeldMiB, maxPeerPages }. `ours` is dumpEvents with
+ * its defaults; `naive` is bench/naive.ts with every peer at once, `go` the same
+ * with the Go tool's 5 workers (one cursor per peer).
  *
- *   bun bench/client.ts ours|naive MESH_JSON OUT
+ *   bun bench/client.ts ours|naive|go MESH_JSON OUT
  */
 import { dumpEvents } from "../src/dump/dump.ts";
 import { defaultWorkers } from "../src/commands/dump-events.ts";
@@ -25,7 +26,7 @@ if (which === "ours") {
       peers: mesh.peers,
       name: mesh.name,
       soul: mesh.soul,
-      settings: { timeoutMs: 600_000, pageSize: Number(process.env.BENCH_PAGE_SIZE ?? 5000), strict: false, backoffMs: 250, maxBackoffMs: 5000, inflightBytes: process.env.BENCH_INFLIGHT ? Number(process.env.BENCH_INFLIGHT) : undefined },
+      settings: { timeoutMs: 600_000, pageSize: Number(process.env.BENCH_PAGE_SIZE ?? 5000), strict: false, backoffMs: 250, maxBackoffMs: 5000, inflightBytes: process.env.BENCH_INFLIGHT ? Number(process.env.BENCH_INFLIGHT) : undefined, streamsPerPeer: process.env.BENCH_STREAMS ? Number(process.env.BENCH_STREAMS) : undefined },
       workers: Number(process.env.BENCH_WORKERS ?? defaultWorkers()),
       concurrency: 64,
       output: out,
@@ -37,12 +38,14 @@ if (which === "ours") {
   peakHeldMiB = Math.round(s.peakHeldBytes / 2 ** 20);
   maxPeerPages = Math.max(...s.peers.map((p) => p.pages));
 } else {
-  written = (await naiveDump(mesh.peers, parseSoul(mesh.soul, mesh.name), out)).written;
+  written = (await naiveDump(mesh.peers, parseSoul(mesh.soul, mesh.name), out, 5000, which === "go" ? 5 : mesh.peers.length)).written;
 }
 const seconds = (performance.now() - t0) / 1000;
 // Peak RSS before checking the output: reading it back is the harness's cost, not the client's.
-const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
+const usage = process.resourceUsage();
+const maxRssMiB = Math.round(usage.maxRSS / 1024);
+const cpuSeconds = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
 const hasher = new Bun.CryptoHasher("sha256");
 for await (const chunk of Bun.file(out).stream()) hasher.update(chunk);
 const sha256 = hasher.digest("hex");
-process.stdout.write(`${JSON.stringify({ which, seconds, fetchSeconds, written, sha256, maxRssMiB, peakHeldMiB, maxPeerPages })}\n`);
+process.stdout.write(`${JSON.stringify({ which, seconds, fetchSeconds, written, sha256, maxRssMiB, cpuSeconds, peakHeldMiB, maxPeerPages })}\n`);

@@ -16,22 +16,27 @@ export async function naiveDump(
   identity: Identity,
   outPath: string,
   pageSize = 5000,
+  /** Peers fetched at once (the Go tool runs 5 workers); default all. */
+  workers = peers.length,
 ): Promise<{ written: number }> {
   const all = new Map<string, SyncEvent>();
+  const queue = [...peers];
   await Promise.all(
-    peers.map(async (peer) => {
-      let cursor = "";
-      for (;;) {
-        const headers = { ...signRequest(identity, "POST", "/events/sync"), "Content-Type": "application/json" };
-        const res = await fetch(`${peer.url}/events/sync`, {
-          method: "POST",
-          headers,
-          body: JSON.stringify({ from: identity.name, mode: "page", page_size: pageSize, cursor }),
-        });
-        const page = (await res.json()) as { events: SyncEvent[] | null; next_cursor?: string };
-        for (const e of page.events ?? []) all.set(e.id, e);
-        if (!page.next_cursor) break;
-        cursor = page.next_cursor;
+    Array.from({ length: Math.max(1, workers) }, async () => {
+      for (let peer = queue.shift(); peer; peer = queue.shift()) {
+        let cursor = "";
+        for (;;) {
+          const headers = { ...signRequest(identity, "POST", "/events/sync"), "Content-Type": "application/json" };
+          const res = await fetch(`${peer.url}/events/sync`, {
+            method: "POST",
+            headers,
+            body: JSON.stringify({ from: identity.name, mode: "page", page_size: pageSize, cursor }),
+          });
+          const page = (await res.json()) as { events: SyncEvent[] | null; next_cursor?: string };
+          for (const e of page.events ?? []) all.set(e.id, e);
+          if (!page.next_cursor) break;
+          cursor = page.next_cursor;
+        }
       }
     }),
   );

@@ -73,7 +73,7 @@ describe("dump-events from the command line", () => {
     for (const key of ["peers", "fetched", "unique", "written", "duplicates", "seconds"]) expect(summary).toHaveProperty(key);
     expect(summary.written).toBe(mesh.allEvents.length);
     expect(summary.peers[0]).toMatchObject({ name: mesh.peers[0]!.name, status: "ok", error: null });
-    expect(Object.keys(summary.peers[0])).toEqual(expect.arrayContaining(["name", "address", "status", "pages", "events", "error"]));
+    expect(Object.keys(summary.peers[0])).toEqual(expect.arrayContaining(["name", "address", "status", "pages", "streams", "events", "error"]));
     expect(readFileSync(out, "utf8")).toBe(expected());
   });
 
@@ -128,6 +128,15 @@ describe("dump-events from the command line", () => {
     const bad = await cli(["dump-events", "--name", mesh.client.name, "--peers", staticPeers(), "--max-inflight", "lots"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--max-inflight");
+  });
+
+  test("--streams-per-peer takes a count: 1 works, 0 is a usage error (exit 2)", async () => {
+    const ok = await cli(["dump-events", "-name", mesh.client.name, "-peers", staticPeers(), "-streams-per-peer", "1"]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(expected());
+    const bad = await cli(["dump-events", "--name", mesh.client.name, "--peers", staticPeers(), "--streams-per-peer", "0"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--streams-per-peer");
   });
 
   test("-o naming the --ids-from file is refused (it would replace the backup with only the new events)", async () => {

@@ -6,7 +6,7 @@
  */
 import { parseSoul, type Identity } from "../src/identity/soul.ts";
 import { fetchPeer } from "../src/dump/fetch-peer.ts";
-import { Backlog, ByteBudget } from "../src/dump/budget.ts";
+import { Backlog } from "../src/dump/budget.ts";
 import { transferList, type FetchSettings, type FromWorker, type ToWorker } from "../src/dump/messages.ts";
 
 declare const self: Worker;
@@ -14,7 +14,6 @@ declare const self: Worker;
 let identity: Identity | undefined;
 let settings: FetchSettings | undefined;
 /** Shared by every peer this worker fetches. */
-let budget: ByteBudget | undefined;
 let backlog: Backlog | undefined;
 
 /** Pages the coordinator has not taken in yet, by their ack number. */
@@ -36,14 +35,10 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     // The soul is checked by the coordinator already; here it only becomes a signing key.
     identity = parseSoul(msg.soul, msg.name);
     settings = msg.settings;
-    if (settings.inflightBytes) {
-      budget = new ByteBudget(settings.inflightBytes);
-      // Pages may wait at a busy coordinator up to as many bytes as may be in flight.
-      backlog = new Backlog(settings.inflightBytes);
-    }
+    if (settings.inflightBytes) backlog = new Backlog(settings.inflightBytes);
   } else if (msg.type === "fetch") {
     if (!identity || !settings) throw new Error("fetch before init");
-    void fetchPeer(msg.peer, identity, settings, post, { budget, backlog }).then((report) => post({ type: "done", report }));
+    void fetchPeer(msg.peer, identity, settings, post, { backlog }).then((report) => post({ type: "done", report }));
   } else if (msg.type === "ack") {
     unacked.get(msg.ack)?.();
     unacked.delete(msg.ack);

@@ -39,7 +39,7 @@ export default defineCommand({
     "max-inflight": {
       type: "string",
       default: "8M",
-      description: "page bytes asked for at once, all peers together: less saves memory, more hides the latency of far peers",
+      description: "page bytes held in memory (arrived, not yet handed on), all peers together, before requests wait",
       valueHint: "size",
     },
     "max-page-bytes": { type: "string", default: "64M", description: "a sync page larger than this fails its peer (a real page is 1-10 MB)", valueHint: "size" },
@@ -50,6 +50,7 @@ export default defineCommand({
       valueHint: "size",
     },
     "temp-dir": { type: "string", description: "where the stdout spool and memory spills go (default $TMPDIR or /tmp)", valueHint: "dir" },
+    "streams-per-peer": { type: "string", default: "3", description: "requests to one peer at once, each paging its own range of its history", valueHint: "n" },
     "ids-from": { type: "string", description: "skip events whose ids FILE already holds (for >> appends)", valueHint: "file" },
     strict: { type: "boolean", description: "drop peers whose response signatures do not verify" },
     ...outputArgs,
@@ -68,6 +69,7 @@ export default defineCommand({
       inflightBytes: parseSize(args["max-inflight"], "--max-inflight"),
       maxPageBytes: parseSize(args["max-page-bytes"], "--max-page-bytes"),
       idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
+      streamsPerPeer: parseIntArg(args["streams-per-peer"], "--streams-per-peer", { min: 1, max: 16 }),
     };
     const maxMemory = args["max-memory"] === undefined ? undefined : parseSize(args["max-memory"], "--max-memory");
     const concurrency = parseIntArg(args.concurrency, "--concurrency", { min: 1 });
@@ -134,7 +136,7 @@ export default defineCommand({
         },
         onPeerDone(r, p) {
           progress.clear();
-          const line = `${r.name}: ${r.status}, ${r.pages} page(s), ${r.events} event(s) in ${r.seconds.toFixed(1)} s`;
+          const line = `${r.name}: ${r.status}, ${r.pages} page(s)${r.streams > 1 ? ` by ${r.streams} streams` : ""}, ${r.events} event(s) in ${r.seconds.toFixed(1)} s`;
           if (r.status === "ok") log.debug(line);
           else log.warn(`${line}: ${r.error}${r.hint ? ` (${r.hint})` : ""}`);
           draw(p);
@@ -177,6 +179,7 @@ export function summaryJson(s: DumpSummary) {
       address: p.url,
       status: p.status,
       pages: p.pages,
+      streams: p.streams,
       events: p.events,
       bytes: p.bytes,
       retries: p.retries,

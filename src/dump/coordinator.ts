@@ -107,6 +107,7 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
       url: peer.url,
       status,
       ...(received.get(peer.name) ?? { pages: 0, events: 0, bytes: 0 }),
+      streams: 0,
       retries: 0,
       signatures: "unchecked",
       error,
@@ -172,7 +173,7 @@ export function runDump(plan: DumpPlan, collector: Collector, events: Coordinato
           dispatch(fresh);
         }
       };
-      // Each worker gets its share of the in-flight budget.
+      // Each worker gets its share of the bytes that may be held.
       const inflightBytes = Math.ceil((plan.settings.inflightBytes ?? DEFAULT_INFLIGHT_BYTES) / poolSize);
       worker.postMessage({ type: "init", name: plan.name, soul: plan.soul, settings: { ...plan.settings, inflightBytes } } satisfies ToWorker);
       slots.push(slot);

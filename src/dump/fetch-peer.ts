@@ -3,13 +3,16 @@ import type { Identity } from "../identity/soul.ts";
 import { signRequest, verifyResponse } from "../mesh/auth.ts";
 import { EventFlag, ScanError, idKey, scanSyncPage, splitTsInto, type SyncPage } from "../events/scan.ts";
 import { hexWords } from "./idtable.ts";
-import type { Backlog, ByteBudget } from "./budget.ts";
+import type { Backlog } from "./budget.ts";
 import { lowerFloor, type TsFloor } from "./collect.ts";
+import { advance, newStream, peerFloor, steal, type Stream } from "./streams.ts";
 import { grown } from "../typed.ts";
 import { BodyIdle, BodyTooLarge, formatCap, readBody, readText, SMALL_BODY_BYTES, type BodyLimits } from "../io/body.ts";
 import {
+  DEFAULT_FAR_MS,
   DEFAULT_IDLE_MS,
   DEFAULT_MAX_PAGE_BYTES,
+  DEFAULT_STREAMS_PER_PEER,
   STRING_ID,
   type FetchSettings,
   type FromWorker,
@@ -33,9 +36,7 @@ class Fatal extends Error {
 export type FetchPeerDeps = {
   fetch?: typeof fetch;
   now?: () => number;
-  /** Shared by the peers of one worker: page bodies in flight at once. */
-  budget?: ByteBudget;
-  /** Shared by the peers of one worker: pages handed on that the coordinator has not taken in. */
+  /** Shared by the peers of one worker: bodies arrived and not yet handed on, and pages the coordinator has not taken in. */
   backlog?: Backlog;
 };
 
@@ -49,6 +50,8 @@ type PageOutcome = {
   pageTsIds: Set<string> | undefined;
   /** next_cursor is older than the previous page's: the peer does not page in order. */
   backwards: boolean;
+  /** The stream reached the end of its range. */
+  ended: boolean;
 };
 
 /**
@@ -115,6 +118,7 @@ export async function fetchPeer(
     pages: 0,
     events: 0,
     bytes: 0,
+    streams: 0,
     retries: 0,
     signatures: "unchecked",
     warnings: [],
@@ -126,29 +130,49 @@ export async function fetchPeer(
   };
   const debug = (message: string) => emit({ type: "log", peer: peer.name, level: "debug", message });
 
+  // One stream failing fails the peer: the others stop (what they gave is kept). Its end stops the probe.
+  const stop = new AbortController();
   try {
     // Asked for alongside the first page, not before it: the key is needed only to check that page.
     const publicKey = pingKey(peer, doFetch, abort.signal, warn, debug, settings.idleMs ?? DEFAULT_IDLE_MS);
     // Never an unhandled rejection if the first page fails first; fetchPage awaits it and sees the error.
     publicKey.catch(() => {});
-    let cursor = "";
-    /** The ts the current cursor re-reads, and the ids already forwarded at it. */
-    let boundaryTs = "";
-    let boundaryIds = new Set<string>();
-    let sameCursorRounds = 0;
+    const maxStreams = Math.max(1, settings.streamsPerPeer ?? DEFAULT_STREAMS_PER_PEER);
+    const farMs = settings.farMs ?? DEFAULT_FAR_MS;
+    const signal = AbortSignal.any([abort.signal, stop.signal]);
+    const live = new Set<Stream>();
     let firstNs = NaN;
     let malformed = 0;
-    let floor: TsFloor = { hi: -Infinity, lo: 0 };
-
+    /** The newest ts the peer may hold: now, until its answer to the probe below or a page shows where its ledger ends. */
+    let top = BigInt(Math.floor(now())) * 1_000_000n;
+    /** Ranges are split once the probe has answered (or failed). */
+    let topKnown = maxStreams === 1;
+    let finished = false;
+    /** The ts span of the last full page: how wide a range one request covers. */
+    let pageSpan = 0n;
+    /** The last page's wait for its first byte and its transfer, ms: more cursors help only a peer that is far, not one whose link is full. */
+    let waitMs = 0;
     let expectBytes = settings.pageSize * FIRST_GUESS_PER_EVENT;
+    let transferMs = 0;
+    let answered = false;
+    /**
+     * How long a request's expected body counts as held before it lands: a near peer's lands at once, so
+     * until it does (at most a second, as a hanging peer must not stall the others); a far one's after farMs.
+     */
+    const holdMs = () => (!answered ? 4 * farMs : waitMs < farMs ? 1_000 : farMs);
+    const timing = (wait: number, transfer: number) => {
+      answered = true;
+      waitMs = wait;
+      transferMs = transfer;
+    };
 
     /** Sorts out a page's new events and hands them on; synchronous, straight after the scan. */
-    const takePage = (bytes: Uint8Array, page: SyncPage): PageOutcome => {
+    const takePage = (s: Stream, bytes: Uint8Array, page: SyncPage): PageOutcome => {
       report.pages++;
       report.bytes += bytes.length;
       expectBytes = Math.max(bytes.length, 1024);
 
-      // Which events of this page are new to us (the re-read boundary ts repeats some).
+      // Which events of this page are new to us (the re-read boundary ts repeats some) and this stream's (the range's edges).
       const n = page.count;
       const { keep, idWords, stringIds, tsHi, tsLo } = scratchFor(n);
       let kept = 0;
@@ -156,9 +180,10 @@ export async function fetchPeer(
       const pageTs = page.nextCursor ?? "";
       let pageTsIds: Set<string> | undefined = isDecimal(pageTs) ? new Set() : undefined;
       // Compared as numbers (both halves exact): no text comparison per event.
-      const boundary = tsMark(boundaryTs);
+      const boundary = tsMark(s.boundaryTs);
       const pageMark = tsMark(pageTs);
-      if (pageTs === boundaryTs && pageTsIds) pageTsIds = new Set(boundaryIds);
+      const { startMark, endMark } = s;
+      if (pageTs === s.boundaryTs && pageTsIds) pageTsIds = new Set(s.boundaryIds);
       for (let i = 0; i < n; i++) {
         const flags = page.flags[i]!;
         if (flags & (EventFlag.noId | EventFlag.badTs)) {
@@ -174,12 +199,14 @@ export async function fetchPeer(
         splitTsInto(bytes, page.tsStart[i]!, page.tsEnd[i]!, tsHi, tsLo, at);
         const hi = tsHi[at]!;
         const lo = tsLo[at]!;
+        // Another stream's: at or past this range's end, or (from a peer that ignores cursors) before its start.
+        if (hi > endMark.hi || (hi === endMark.hi && lo >= endMark.lo) || hi < startMark.hi || (hi === startMark.hi && lo < startMark.lo)) continue;
         const atBoundary = hi === boundary.hi && lo === boundary.lo;
         const atPageTs = pageTsIds !== undefined && hi === pageMark.hi && lo === pageMark.lo;
         // Keys as strings only where the boundary logic needs them (one ts a page).
         if (atBoundary || atPageTs) {
           const key = idKey(bytes, page.idStart[i]!, page.idEnd[i]!, (flags & EventFlag.idEscaped) !== 0);
-          if (atBoundary && boundaryIds.has(key)) continue;
+          if (atBoundary && s.boundaryIds.has(key)) continue;
           if (atPageTs) pageTsIds!.add(key);
         }
         if (flags & EventFlag.idEscaped || !hexWords(bytes, page.idStart[i]!, page.idEnd[i]!, idWords, at * 4)) {
@@ -188,89 +215,151 @@ export async function fetchPeer(
         }
         keep[kept++] = i;
       }
-
-      let progress = 1;
       if (kept > 0) {
-        const last = kept - 1;
         if (Number.isNaN(firstNs)) firstNs = approxNs(tsHi[0]!, tsLo[0]!);
-        const span = now() * 1e6 - firstNs;
-        progress = span > 0 ? Math.min(1, Math.max(0, (approxNs(tsHi[last]!, tsLo[last]!) - firstNs) / span)) : 1;
         report.events += kept;
       }
-      // The next request re-reads from next_cursor's ts on: nothing older will come. Sent even
-      // for a page without new events, so that the coordinator learns how far this peer is.
+
+      // The next request re-reads from next_cursor's ts on: nothing older will come from this stream.
       const last = page.eventsNull || page.nextCursor === undefined;
       let backwards = false;
-      if (last) floor = { hi: Infinity, lo: 0 };
-      else if (isDecimal(page.nextCursor!)) {
-        // next_cursor's ts, split above. A floor never goes down: the coordinator may have written what lies below it.
-        if (lowerFloor(pageMark, floor)) backwards = true;
-        else floor = pageMark;
+      let ended = last;
+      if (last) {
+        // The ledger ends here: nothing newer than this page anywhere, so no range above is worth splitting.
+        const newest = n > 0 ? BigInt(Math.round(approxTsOf(bytes, page, n - 1))) + 1_000n : (s.from ?? top);
+        if (newest < top) top = newest;
+      } else if (isDecimal(page.nextCursor!)) {
+        // A floor never goes down: the coordinator may have written what lies below it.
+        if (lowerFloor(pageMark, s.floor)) backwards = true;
+        else if (!lowerFloor(pageMark, endMark)) ended = true; // reached the next stream's range
+        else advance(s, BigInt(page.nextCursor!), pageMark);
+        if (n > 0) pageSpan = BigInt(Math.max(0, Math.round(approxNs(pageMark.hi, pageMark.lo) - approxTsOf(bytes, page, 0))));
       }
-      const batch = toBatch(peer.name, report.pages, bytes, page, kept, scratch, ids.text(), last ? 1 : progress, floor);
+      if (ended) live.delete(s);
+      const floor = peerFloor(live);
+      const batch = toBatch(peer.name, report.pages, bytes, page, kept, scratch, ids.text(), progress(floor), floor);
       emit(batch, kept > 0 ? deps.backlog?.add(batch.bytes.length) : undefined);
-      return { count: n, kept, eventsNull: page.eventsNull, nextCursor: page.nextCursor, pageTsIds, backwards };
+      return { count: n, kept, eventsNull: page.eventsNull, nextCursor: page.nextCursor, pageTsIds, backwards, ended };
     };
 
-    for (;;) {
-      const body = JSON.stringify({ from: identity.name, mode: "page", page_size: settings.pageSize, cursor });
-      const page = await withRetries(
-        () =>
-          fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, abort.signal, report, warn, {
-            maxBytes: settings.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
-            idleMs: settings.idleMs ?? DEFAULT_IDLE_MS,
-            budget: deps.budget,
-            backlog: deps.backlog,
-            expectBytes,
-            take: takePage,
-          }),
-        settings,
-        deadline,
-        now,
-        abort.signal,
-        (err, attempt, delay) => {
-          report.retries++;
-          debug(`page ${report.pages + 1}: ${describeError(err)}; retry ${attempt} in ${delay} ms`);
-        },
-      );
-
-      if (page.eventsNull || page.nextCursor === undefined) {
-        if (page.count >= settings.pageSize) {
-          report.status = "incomplete";
-          warn(
-            `a full page (${page.count} events) came without next_cursor: this looks like an old peer that ignores paging, and it may hold more than we got`,
-          );
-        }
-        break;
+    /** Estimated share fetched: what the live streams have still to cover, against the whole span. */
+    const progress = (floor: TsFloor): number => {
+      if (floor.hi === Infinity) return 1;
+      const topNs = Number(top);
+      const span = topNs - firstNs;
+      if (!(span > 0)) return 0;
+      let left = 0;
+      for (const s of live) {
+        const from = s.from === undefined ? firstNs : Number(s.from);
+        left += Math.max(0, Math.min(s.end === undefined ? topNs : Number(s.end), topNs) - from);
       }
-      if (!isDecimal(page.nextCursor)) throw new Fatal(`next_cursor "${page.nextCursor}" is not a decimal timestamp`);
-      if (page.backwards) {
-        // Following it would page through the same events until the deadline.
-        throw new Fatal(
-          `next_cursor went back to ${page.nextCursor}, older than the page before: the peer does not page in order`,
-          "what it sent before is kept; look at that nara (a ledger reset while we read it?)",
+      return Math.min(1, Math.max(0, 1 - left / span));
+    };
+
+    /** One stream's pages, one request at a time, until its range is done. */
+    const run = async (s: Stream): Promise<void> => {
+      for (;;) {
+        const body = JSON.stringify({ from: identity.name, mode: "page", page_size: settings.pageSize, cursor: s.cursor });
+        const page = await withRetries(
+          () => fetchPage(peer, identity, body, publicKey, settings.strict, doFetch, signal, report, warn, { maxBytes: settings.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES, idleMs: settings.idleMs ?? DEFAULT_IDLE_MS, backlog: deps.backlog, expectBytes, holdMs: holdMs(), take: (b, p) => takePage(s, b, p), timing }),
+          settings,
+          deadline,
+          now,
+          signal,
+          (err, attempt, delay) => {
+            report.retries++;
+            debug(`page ${report.pages + 1}${s.n > 1 ? ` (stream ${s.n})` : ""}: ${describeError(err)}; retry ${attempt} in ${delay} ms`);
+          },
         );
-      }
 
-      if (page.nextCursor === boundaryTs) {
-        // The whole page re-read one ts: more events share it than a page holds.
-        sameCursorRounds++;
-        if (page.kept === 0 || sameCursorRounds >= 16) {
-          report.status = "incomplete";
-          warn(
-            `more than ${settings.pageSize} events share ts ${boundaryTs}; got ${boundaryIds.size + page.kept} of them and moved past it (use a larger --page-size, max 5000)`,
-          );
-          cursor = boundaryTs;
-          boundaryTs = "";
-          boundaryIds = new Set();
-          sameCursorRounds = 0;
-          continue;
+        if (page.eventsNull || page.nextCursor === undefined) {
+          if (page.count >= settings.pageSize) {
+            report.status = "incomplete";
+            warn(
+              `a full page (${page.count} events) came without next_cursor: this looks like an old peer that ignores paging, and it may hold more than we got`,
+            );
+          }
+          return;
         }
-      } else sameCursorRounds = 0;
-      boundaryTs = page.nextCursor;
-      boundaryIds = page.pageTsIds ?? new Set();
-      cursor = before(boundaryTs);
+        if (!isDecimal(page.nextCursor)) throw new Fatal(`next_cursor "${page.nextCursor}" is not a decimal timestamp`);
+        if (page.backwards) {
+          // Following it would page through the same events until the deadline.
+          throw new Fatal(
+            `next_cursor went back to ${page.nextCursor}, older than the page before: the peer does not page in order`,
+            "what it sent before is kept; look at that nara (a ledger reset while we read it?)",
+          );
+        }
+        if (page.ended) return;
+        split();
+
+        if (page.nextCursor === s.boundaryTs) {
+          // The whole page re-read one ts: more events share it than a page holds.
+          s.sameCursorRounds++;
+          if (page.kept === 0 || s.sameCursorRounds >= 16) {
+            report.status = "incomplete";
+            warn(
+              `more than ${settings.pageSize} events share ts ${s.boundaryTs}; got ${s.boundaryIds.size + page.kept} of them and moved past it (use a larger --page-size, max 5000)`,
+            );
+            s.cursor = s.boundaryTs;
+            s.boundaryTs = "";
+            s.boundaryIds = new Set();
+            s.sameCursorRounds = 0;
+            continue;
+          }
+        } else s.sameCursorRounds = 0;
+        s.boundaryTs = page.nextCursor;
+        s.boundaryIds = page.pageTsIds ?? new Set();
+        s.cursor = before(s.boundaryTs);
+      }
+    };
+
+    const runs: Promise<void>[] = [];
+    let failure: { err: unknown } | undefined;
+    const start = (s: Stream) => {
+      live.add(s);
+      report.streams++;
+      runs.push(
+        run(s).catch((err) => {
+          failure ??= { err };
+          stop.abort(err);
+        }),
+      );
+    };
+    /** Work stealing: the widest range left gives its upper part to new streams. */
+    const split = () => {
+      if (!topKnown || finished || signal.aborted || !(waitMs >= farMs && waitMs >= transferMs / 2)) return;
+      // Memory is not asked here: each stream's requests wait for room like any other (dump/budget.ts).
+      while (live.size < maxStreams) {
+        const taken = steal(live, report.streams + 1, top, pageSpan, maxStreams - live.size);
+        if (taken.length === 0) return;
+        for (const t of taken) {
+          debug(`stream ${t.n} takes ts ${t.from} to ${t.end ?? "the end"}`);
+          start(t);
+        }
+      }
+    };
+
+    start(newStream(1));
+    if (!topKnown) {
+      // Beside the first page: the newest event (mode "recent", one event), so that ranges are split where the
+      // events are, not up to now (a ledger whose newest event is a month old would cost log2 empty requests).
+      const probe = JSON.stringify({ from: identity.name, mode: "recent", page_size: 1, max_events: 1 });
+      fetchPage(peer, identity, probe, publicKey, settings.strict, doFetch, signal, report, warn, { maxBytes: SMALL_BODY_BYTES, idleMs: settings.idleMs ?? DEFAULT_IDLE_MS, backlog: deps.backlog, expectBytes: 1024, holdMs: farMs, take: newestOf })
+        .then((newest) => {
+          if (newest !== undefined && newest + 1n < top) top = newest + 1n;
+        })
+        .catch((err) => {
+          if (!signal.aborted) debug(`the probe for the newest event failed (${describeError(err)}): ranges are split up to now`);
+        })
+        .finally(() => {
+          topKnown = true;
+          split();
+        });
     }
+    // Streams start while others run: wait until none is left. The first failure is the cause (the others were stopped by it).
+    for (let i = 0; i < runs.length; i++) await runs[i];
+    finished = true;
+    if (failure) throw failure.err;
     if (malformed > 0) {
       report.status = "incomplete";
       report.error = `${malformed} malformed event(s) skipped`;
@@ -287,6 +376,7 @@ export async function fetchPeer(
     }
   } finally {
     clearTimeout(timer);
+    stop.abort(new Error("the peer is done"));
     report.seconds = (now() - started) / 1000;
   }
   return report;
@@ -342,6 +432,19 @@ function tsMark(text: string): TsFloor {
   if (!isDecimal(text)) return { hi: NaN, lo: NaN };
   splitTsInto(utf8Encoder.encode(text), 0, text.length, markHi, markLo, 0);
   return { hi: markHi[0]!, lo: markLo[0]! };
+}
+
+/** The newest ts of a page (any order), approximately; undefined for a page without a valid ts. */
+function newestOf(bytes: Uint8Array, page: SyncPage): bigint | undefined {
+  let max = -Infinity;
+  for (let i = 0; i < page.count; i++) if (!(page.flags[i]! & EventFlag.badTs)) max = Math.max(max, approxTsOf(bytes, page, i));
+  return Number.isFinite(max) ? BigInt(Math.round(max)) : undefined;
+}
+
+/** Event `i`'s ts as a double (for estimates only). */
+function approxTsOf(bytes: Uint8Array, page: SyncPage, i: number): number {
+  splitTsInto(bytes, page.tsStart[i]!, page.tsEnd[i]!, markHi, markLo, 0);
+  return approxNs(markHi[0]!, markLo[0]!);
 }
 
 function toBatch(
@@ -416,24 +519,26 @@ async function pingKey(
   }
 }
 
-type PageHandling = {
+type PageHandling<T> = {
   /** Cap on the page's body (--max-page-bytes), and the longest silence (--idle-timeout). */
   maxBytes: number;
   idleMs: number;
-  budget: ByteBudget | undefined;
   backlog: Backlog | undefined;
-  /** This peer's last page size (or a guess): what to reserve in the budget. */
+  /** This peer's last page size (or a guess), counted as held until the answer lands or `holdMs` pass without it. */
   expectBytes: number;
-  take: (bytes: Uint8Array, page: SyncPage) => PageOutcome;
+  holdMs: number;
+  take: (bytes: Uint8Array, page: SyncPage) => T;
+  /** How long the answer took to start (ms), and then to arrive whole. */
+  timing?: (waitMs: number, transferMs: number) => void;
 };
 
 /**
  * One attempt at one page: request, checks, scan, and (synchronously, while
- * the scan's scratch is valid) `take`. Its bytes stay reserved in the budget
- * until the page has been handed on; the request waits, budget in hand,
- * while the coordinator is behind with earlier pages.
+ * the scan's scratch is valid) `take`. It is asked for only while the worker
+ * holds little (see dump/budget.ts); once the body has arrived, its bytes
+ * count as held until the page has been handed on.
  */
-async function fetchPage(
+async function fetchPage<T>(
   peer: PeerTarget,
   identity: Identity,
   body: string,
@@ -443,11 +548,12 @@ async function fetchPage(
   signal: AbortSignal,
   report: PeerReport,
   warn: (m: string) => void,
-  handling: PageHandling,
-): Promise<PageOutcome> {
-  const release = handling.budget ? await handling.budget.take(handling.expectBytes, signal) : undefined;
+  handling: PageHandling<T>,
+): Promise<T> {
+  let release: (() => void) | undefined;
+  let expected: (() => void) | undefined;
   try {
-    await handling.backlog?.room(signal);
+    expected = await handling.backlog?.admit(handling.expectBytes, handling.holdMs, signal);
     let res: Response;
     let bytes: Uint8Array;
     // This attempt's own abort: a body past the cap or gone silent closes its connection, not the peer's.
@@ -458,11 +564,14 @@ async function fetchPage(
     try {
       // Signed here, per attempt: peers reject timestamps older than 30 s.
       const headers = { ...signRequest(identity, "POST", "/events/sync"), "Content-Type": "application/json" };
+      const sent = performance.now();
       res = await doFetch(`${peer.url}/events/sync`, { method: "POST", headers, body, signal: AbortSignal.any([signal, attempt.signal]) });
       clearTimeout(waiting);
+      const answered = performance.now();
       const limits = { maxBytes: handling.maxBytes, idleMs, abort: () => attempt.abort() };
       // Error bodies are only ever shown as a snippet: 1 MiB is plenty, and past it the status says enough.
       bytes = res.status === 200 ? await readBody(res, limits) : await errorBody(res, { ...limits, maxBytes: SMALL_BODY_BYTES });
+      handling.timing?.(answered - sent, performance.now() - answered);
     } catch (err) {
       clearTimeout(waiting);
       if (signal.aborted) throw err;
@@ -477,6 +586,9 @@ async function fetchPage(
       if (idle) throw new Retryable(`the peer went silent: ${idle.message}`);
       throw new Retryable(`connection failed: ${describeError(err)}`);
     }
+    // Arrived: held in memory until handed on.
+    expected?.();
+    release = handling.backlog?.add(bytes.length);
     if (res.status === 401) {
       throw new Fatal(
         `the peer refused our request signature (401: ${snippet(bytes)})`,
@@ -508,6 +620,7 @@ async function fetchPage(
     }
     return handling.take(bytes, page);
   } finally {
+    expected?.();
     release?.();
   }
 }

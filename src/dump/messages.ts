@@ -11,17 +11,32 @@ export type FetchSettings = {
   /** First retry delay; doubles up to `maxBackoffMs`. */
   backoffMs: number;
   maxBackoffMs: number;
-  /** Page bytes in flight at once, for all workers together (see dump/budget.ts); default DEFAULT_INFLIGHT_BYTES. */
+  /** Page bytes held in memory before requests wait, for all workers together (see dump/budget.ts); default DEFAULT_INFLIGHT_BYTES. */
   inflightBytes?: number;
   /** A sync page's body is cut off past this (see io/body.ts); default DEFAULT_MAX_PAGE_BYTES. */
   maxPageBytes?: number;
   /** A response silent this long is abandoned and retried; default DEFAULT_IDLE_MS, 0 = never. */
   idleMs?: number;
+  /** Requests to one peer at once, each paging its own ts range (see dump/streams.ts); default DEFAULT_STREAMS_PER_PEER. */
+  streamsPerPeer?: number;
+  /**
+   * A peer's range is split only while its pages wait at least this long for
+   * their first byte (and longer than half their transfer): a far peer. A
+   * near one means the client is the bottleneck, and a full link is not
+   * helped by more requests; either way more cursors would only add pages.
+   * Default DEFAULT_FAR_MS; tests set 0.
+   */
+  farMs?: number;
 };
 
-export const DEFAULT_INFLIGHT_BYTES = 8 << 20;
 export const DEFAULT_MAX_PAGE_BYTES = 64 << 20;
 export const DEFAULT_IDLE_MS = 30_000;
+
+export const DEFAULT_INFLIGHT_BYTES = 8 << 20;
+/** Every page costs a nara a filter and sort of its whole ledger, and naras are small machines. */
+export const DEFAULT_STREAMS_PER_PEER = 3;
+/** Real meshes answer in 50–300 ms; loopback and a LAN in a few. */
+export const DEFAULT_FAR_MS = 40;
 
 export type ToWorker =
   | { type: "init"; name: string; soul: string; settings: FetchSettings }
@@ -56,8 +71,8 @@ export type PageBatch = {
   /** Estimated share of the peer's ledger fetched so far, 0..1 (for the ETA). */
   progress: number;
   /**
-   * From now on this peer sends only events with ts >= floor (the ts its next
-   * cursor re-reads), as the exact halves of splitTsInto. Once every peer is
+   * From now on this peer sends only events with ts >= floor (the lowest ts
+   * its streams' next cursors re-read), as the exact halves of splitTsInto. Once every peer is
    * past a ts, what is older can be written.
    */
   floorHi: number;
@@ -73,6 +88,8 @@ export type PeerReport = {
   url: string;
   status: PeerStatus;
   pages: number;
+  /** Cursors that paged it (ranges of its history fetched side by side). */
+  streams: number;
   /** Events forwarded from this peer (after its own page overlaps were removed). */
   events: number;
   bytes: number;

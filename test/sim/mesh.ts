@@ -12,6 +12,7 @@
  */
 import { makeNara, generateEvents, generateNaras, distribute, mixSeed, Rng, type GenerateOptions, type SimEvent, type SimNara } from "./generate.ts";
 import { startPeer, type Faults, type SimPeer } from "./peer.ts";
+import type { WanOptions } from "./wan.ts";
 import { startFakeLocalApi, tailscaleStatus, type FakeLocalApi, type FakePeer } from "./localapi.ts";
 import { parseSoul } from "../../src/identity/soul.ts";
 
@@ -27,6 +28,8 @@ export type MeshOptions = {
   generate?: Partial<Omit<GenerateOptions, "naras" | "count" | "seed">>;
   /** Latency of every peer response, ms (sets faults.latencyMs on all peers). */
   pageLatencyMs?: number;
+  /** Every peer far away (see wan.ts): round trips, a shared uplink, a cost per page. */
+  wan?: WanOptions;
   /** Faults: one object for every peer, an array by peer index, or a map by peer name. */
   faults?: Faults | (Faults | undefined)[] | Record<string, Faults>;
   /** The identity tests act as (default: a generated nara "home-nara"); every peer knows its key. */
@@ -119,6 +122,7 @@ export async function startMesh(opts: MeshOptions): Promise<SimMesh> {
             port: samePort && i > 0 ? started[0]!.port : 0,
             now: opts.now,
             faults: faultsFor(opts, i, nara.name),
+            wan: opts.wan,
             seed: mixSeed(seed, i),
           }),
         );

@@ -42,6 +42,7 @@ import { idMismatch } from "./import-work.ts";
 import { actorTarget, makeNara, mixSeed, Rng, type SimEvent, type SimNara } from "./generate.ts";
 import { startStash, type SimStash, type StashSimOptions } from "./stash.ts";
 import { hostileSync, type HostileFaults, type HostileStats } from "./hostile.ts";
+import { WanLink, type WanOptions } from "./wan.ts";
 
 // ---------------------------------------------------------------------------
 // Types
@@ -157,6 +158,8 @@ export type PeerOptions = {
   /** The peer's clock, ms since the epoch (inject to simulate skew). */
   now?: () => number;
   faults?: Faults;
+  /** Far away: round trips, a shared uplink, a server cost per page (see wan.ts). */
+  wan?: WanOptions;
   /** Seed of the per-request tie shuffling. */
   seed?: number;
   /** Keep at most this many log entries per log (default 10000). */
@@ -609,6 +612,7 @@ export function startPeer(opts: PeerOptions): SimPeer {
   const stats = freshStats();
   const faults: Faults = { ...opts.faults };
   const stash = startStash(nara, opts.naras ?? [], now, opts.stash);
+  const wan = opts.wan ? new WanLink(opts.wan, seed) : undefined;
   const pending = new Set<(r: Response) => void>();
   let stopped = false;
   const hostile: HostileStats = { endlessBytes: 0, stalls: 0 };
@@ -1050,7 +1054,7 @@ export function startPeer(opts: PeerOptions): SimPeer {
       else if (path === "/api/events/import") res = await handleImport(req);
       else res = (await stash.handle(req, path)) ?? text("404 page not found\n", 404);
       await delay();
-      return res;
+      return wan ? wan.respond(res, path === "/events/sync" ? ledger.ev.length : 0) : res;
     },
     error(err) {
       // A Go handler that panics loses the connection; say so, it is a simulator bug.
@@ -1082,6 +1086,7 @@ export function startPeer(opts: PeerOptions): SimPeer {
       signalStopped();
       for (const resolve of pending) resolve(droppedConnection());
       pending.clear();
+      wan?.close();
       await server.stop(true);
     },
   };
