@@ -2,7 +2,7 @@ import { existsSync, realpathSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, parseIntArg, parseSize } from "../cli/args.ts";
+import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, lineArgs, parseIntArg, parseMaxLineBytes, parseSize } from "../cli/args.ts";
 import { createLog, type Log } from "../cli/log.ts";
 import { createProgress, formatBytes, formatDuration, formatRate, progressEnabled } from "../cli/progress.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
@@ -42,6 +42,7 @@ export default defineCommand({
       valueHint: "size",
     },
     "ids-from": { type: "string", description: "skip events whose ids FILE already holds (for >> appends)", valueHint: "file" },
+    ...lineArgs,
     strict: { type: "boolean", description: "drop peers whose response signatures do not verify" },
     ...outputArgs,
     json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
@@ -101,6 +102,7 @@ export default defineCommand({
         concurrency,
         output: args.output,
         idsFrom: args["ids-from"],
+        maxLineBytes: parseMaxLineBytes(args),
         compress,
         // The soul the dump acts as owns the backup: restore decrypts with it (or --backup-soul-file).
         encryptSeed: args.encrypt === true ? identity.seedBytes() : undefined,

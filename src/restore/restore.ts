@@ -16,7 +16,7 @@ import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, statSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode, NaraError, usageError } from "../errors.ts";
-import { forEachLine } from "../events/lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
 import { Batch, signBatch } from "./batch.ts";
 import { refusalError } from "./diagnose.ts";
 import { matches, type EventFilter } from "./filter.ts";
@@ -45,6 +45,8 @@ export type RestoreOptions = {
   skip?: number;
   /** Send the valid lines even when some are invalid. */
   skipInvalid?: boolean;
+  /** Longer lines are invalid, skipped without being held (default DEFAULT_MAX_LINE_BYTES, 1 MiB). */
+  maxLineBytes?: number;
   filter?: EventFilter;
   /**
    * The soul that decrypts encrypted inputs (the backup owner's). Default:
@@ -258,6 +260,10 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
         }
       }, (n) => {
         bytesRead += n;
+      }, (line, bytes) => {
+        report.lines++;
+        report.invalid++;
+        hooks.onInvalid?.({ input: src.name, line, reason: longLineReason(bytes, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES) });
       });
       summary.lines += report.lines;
       summary.valid += report.valid;
@@ -607,6 +613,8 @@ async function readLines(
   opts: RestoreOptions,
   visit: (buf: Uint8Array, s: number, e: number, line: number) => void | Promise<void>,
   onRead?: (rawBytes: number) => void,
+  /** A line over the cap (skipped unread); the send passes need not say, pass 1 has. */
+  onLong?: (line: number, bytes: number) => void,
 ): Promise<void> {
   const signal = opts.signal;
   try {
@@ -618,10 +626,14 @@ async function readLines(
         "give the soul of the nara that made the backup with NARA_BACKUP_SOUL or --backup-soul-file FILE (the restore signs with the target's soul, NARA_SOUL / --soul-file)",
       onRead,
     });
-    await forEachLine(stream, (buf, s, e, line) => {
-      if (signal?.aborted) throw new StopReading();
-      return visit(buf, s, e, line);
-    });
+    await forEachLine(
+      stream,
+      (buf, s, e, line) => {
+        if (signal?.aborted) throw new StopReading();
+        return visit(buf, s, e, line);
+      },
+      { maxLineBytes: opts.maxLineBytes, onLong },
+    );
   } catch (err) {
     if (err instanceof StopReading) return;
     if (err instanceof NaraError) throw err;
