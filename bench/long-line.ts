@@ -6,7 +6,7 @@
  * line. "One pass" is the time to stream the file's bytes and find its
  * newlines, in this process.
  *
- *   bun bench/long-line.ts [--events 50000] [--size 150]
+ *   bun bench/long-line.ts [--events 50000] [--size 150] [--only LABEL-PART]
  */
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -90,7 +90,9 @@ try {
   console.log(`${count} events (${(normal.length / 1e6).toFixed(1)} MB) + one line of ${sizeMB} MB at line ${longLineNo}; one pass over the long file: ${passLong.toFixed(2)} s`);
   console.log("| command | without s | with s | extra s | extra / one pass | RSS without MiB | RSS with MiB | names the line |");
   console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  const only = process.argv.indexOf("--only");
   for (const [label, ext, args] of commands) {
+    if (only > 0 && !label.includes(process.argv[only + 1]!)) continue;
     const base = await run(args, files[`base.${ext}`]!);
     const withIt = await run(args, files[`long.${ext}`]!);
     const extra = withIt.seconds - base.seconds;

@@ -259,7 +259,7 @@ export async function mergeBackups(opts: MergeOptions, hooks: MergeHooks = {}): 
     const where = `${bad.input}:${bad.line}`;
     if (warned.size < SHOWN && !warned.has(where)) {
       warned.add(where);
-      warn(bad.bytes !== undefined ? `${where}: left out: ${bad.reason}` : `${where}: left out, not a valid event line: ${bad.reason} (column ${bad.column})`);
+      warn(bad.bytes !== undefined ? `${where}: ${bad.reason}: left out` : `${where}: left out, not a valid event line: ${bad.reason} (column ${bad.column})`);
     }
     return true;
   };
