@@ -66,6 +66,8 @@ describe("pass 1 on two threads", () => {
     lines.splice(41, 0, "");
     lines.splice(1900, 0, '{"id":"x","ts":1,"svc":"social"}'); // a known service without its payload
     lines.splice(2100, 0, "[1,2]");
+    const long = `{"id":"${"a".repeat(100_000)}"}`; // over --max-line-bytes, in the worker's part
+    lines.splice(2150, 0, long);
     lines.push(early.raw, lines[3]!); // the signed copy, and a plain repeat
     const file = backupFile(lines);
 
@@ -74,7 +76,7 @@ describe("pass 1 on two threads", () => {
       const target = freshNara();
       const invalid: InvalidLine[] = [];
       try {
-        const s = await restore(target, { inputs: [file], skipInvalid: true, parallelCheckBytes }, { onInvalid: (b) => invalid.push(b) });
+        const s = await restore(target, { inputs: [file], skipInvalid: true, parallelCheckBytes, maxLineBytes: 64 << 10 }, { onInvalid: (b) => invalid.push(b) });
         expect(s.exitCode).toBe(ExitCode.ok);
         runs.push({ s, invalid, stored: stored(target) });
       } finally {
@@ -82,9 +84,10 @@ describe("pass 1 on two threads", () => {
       }
     }
     const [one, two] = runs as [(typeof runs)[0], (typeof runs)[0]];
-    const bad = ["not json", '{"id":"x","ts":1,"svc":"social"}', "[1,2]"].map((l) => lines.indexOf(l) + 1);
+    const bad = ["not json", '{"id":"x","ts":1,"svc":"social"}', "[1,2]", long].map((l) => lines.indexOf(l) + 1);
     expect(bad[2]).toBeGreaterThan(2000); // in the worker's part
     expect(one.invalid.map((b) => b.line)).toEqual(bad);
+    expect(two.invalid[3]!.reason).toBe(`line of ${long.length} bytes, longer than any event (limit 64 KiB)`);
     expect(two.invalid).toEqual(one.invalid);
     for (const k of ["lines", "valid", "invalid", "duplicatesInInput", "unique", "toSend", "sent", "imported", "warnings"] as const) {
       expect(`${k}=${two.s[k]}`).toBe(`${k}=${one.s[k]}`);

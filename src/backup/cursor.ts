@@ -6,12 +6,10 @@
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
+import { DEFAULT_MAX_LINE_BYTES, longLineReason } from "../events/lines.ts";
 import { EventFlag, ScanError, compactJson, newEventFields, scanEventAt, splitTsInto } from "../events/scan.ts";
 import { noteGarbage } from "./gc.ts";
 import { Head, compareEvents, copyHeadInto, keyText, setIdKey, tsText } from "./order.ts";
-
-/** Longer lines are not events: stop before an unsplittable file eats the memory. */
-export const MAX_LINE = 64 << 20;
 
 export abstract class Cursor {
   /** The current event, valid until the next advance(). */
@@ -22,8 +20,8 @@ export abstract class Cursor {
   abstract close(): Promise<void>;
 }
 
-/** A line the scanner refused (or an event without id or integer ts). */
-export type InvalidLine = { input: string; line: number; column: number; reason: string };
+/** A line the scanner refused (or an event without id or integer ts, or a line over the cap: `bytes` set, no column). */
+export type InvalidLine = { input: string; line: number; column: number; reason: string; bytes?: number };
 
 /** Thrown by a JsonlCursor with checkOrder "throw" when an event sorts before the previous one. */
 export class OutOfOrder extends Error {
@@ -47,6 +45,8 @@ export type JsonlCursorOptions = {
   checkOrder: "throw" | "note";
   /** Called for a malformed line; return true to skip it, false to fail (a NaraError naming file:line). */
   onInvalid: (bad: InvalidLine) => boolean;
+  /** Longer lines are invalid, skipped without being held (default DEFAULT_MAX_LINE_BYTES). */
+  maxLineBytes?: number;
 };
 
 const fields = newEventFields();
@@ -157,6 +157,9 @@ export class JsonlCursor extends Cursor {
   private fill = 0;
   private eof = false;
   private lineNo = 0;
+  private readonly maxLine: number;
+  /** Bytes of the over-long line being skipped; -1 when not inside one. */
+  private skipped = -1;
   private spare = new Head();
   /** Where the previous head is copied before the buffer moves (the order check still needs it). */
   private kept = Buffer.allocUnsafe(1024);
@@ -168,6 +171,7 @@ export class JsonlCursor extends Cursor {
     bufferSize = 1 << 20,
   ) {
     super();
+    this.maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.buf = Buffer.allocUnsafe(bufferSize);
     this.view = this.buf.subarray(0, 0);
   }
@@ -176,6 +180,23 @@ export class JsonlCursor extends Cursor {
     for (;;) {
       const view = this.view;
       const nl = view.indexOf(0x0a, this.pos);
+      if (this.skipped >= 0) {
+        // Inside an over-long line: only its length is kept, the buffer is reused as it streams past.
+        if (nl === -1) {
+          this.skipped += this.fill - this.pos;
+          this.pos = this.fill;
+          if (!this.eof) {
+            const r = this.refill();
+            if (r !== undefined) return r.then(() => this.advance());
+            continue;
+          }
+        } else {
+          this.skipped += nl - this.pos;
+          this.pos = nl + 1;
+        }
+        this.tooLong(this.skipped);
+        continue;
+      }
       if (nl !== -1) {
         const s = this.pos;
         this.pos = nl + 1;
@@ -205,14 +226,13 @@ export class JsonlCursor extends Cursor {
       this.head = this.spare;
       this.spare = h;
     }
-    const rest = this.fill - this.pos;
-    if (rest === this.buf.length) {
-      if (rest >= MAX_LINE) {
-        throw new NaraError(`${this.opts.name}:${this.lineNo + 1}: a line longer than ${MAX_LINE >> 20} MiB is not an event`, {
-          hint: "is this a JSON Lines backup?",
-          exitCode: ExitCode.usage,
-        });
-      }
+    let rest = this.fill - this.pos;
+    if (rest > this.maxLine) {
+      // The unfinished line is already over the cap: drop it, count the rest as it comes.
+      this.skipped = rest;
+      this.pos = this.fill;
+      rest = 0;
+    } else if (rest === this.buf.length) {
       const bigger = Buffer.allocUnsafe(this.buf.length * 2);
       this.buf.copy(bigger, 0, this.pos, this.fill);
       this.buf = bigger;
@@ -238,8 +258,26 @@ export class JsonlCursor extends Cursor {
     await this.source.close();
   }
 
+  /** An over-long line of `bytes` bytes has ended: invalid, reported as such. */
+  private tooLong(bytes: number): void {
+    this.skipped = -1;
+    this.lineNo++;
+    this.lines++;
+    this.invalid++;
+    const bad: InvalidLine = { input: this.opts.name, line: this.lineNo, column: 0, reason: longLineReason(bytes, this.maxLine), bytes };
+    if (this.opts.onInvalid(bad)) return;
+    throw new NaraError(`${bad.input}:${bad.line}: ${bad.reason}`, {
+      hint: "a damaged or foreign file? remove the line, or pass --skip-invalid to leave such lines out (--max-line-bytes raises the limit)",
+      exitCode: ExitCode.usage,
+    });
+  }
+
   /** Handles line [s, e) of `b`; true when it became the head. */
   private take(b: Buffer, s: number, e: number): boolean {
+    if (e - s > this.maxLine) {
+      this.tooLong(e - s);
+      return false;
+    }
     this.lineNo++;
     // A UTF-8 byte order mark (some editors add one) is not part of the first event.
     if (this.lineNo === 1 && b[s] === 0xef && b[s + 1] === 0xbb && b[s + 2] === 0xbf) s += 3;

@@ -47,6 +47,8 @@ export type MergeOptions = {
   tempDir?: string;
   /** Leave malformed lines out with a warning instead of failing. */
   skipInvalid?: boolean;
+  /** Longer lines are invalid lines (default DEFAULT_MAX_LINE_BYTES, 1 MiB). */
+  maxLineBytes?: number;
   /** Remember written ids to catch one id under two timestamps (default true; bounded by maxMemory / 4). */
   checkIds?: boolean;
   /** The soul's seed, asked for only when an input is encrypted. */
@@ -258,7 +260,7 @@ export async function mergeBackups(opts: MergeOptions, hooks: MergeHooks = {}): 
     const where = `${bad.input}:${bad.line}`;
     if (warned.size < SHOWN && !warned.has(where)) {
       warned.add(where);
-      warn(`${where}: left out, not a valid event line: ${bad.reason} (column ${bad.column})`);
+      warn(bad.bytes !== undefined ? `${where}: ${bad.reason}: left out` : `${where}: left out, not a valid event line: ${bad.reason} (column ${bad.column})`);
     }
     return true;
   };
@@ -337,7 +339,7 @@ export async function mergeBackups(opts: MergeOptions, hooks: MergeHooks = {}): 
   /** Reads input i into the run builder, spilling full runs. */
   const readIntoRuns = async (i: number): Promise<void> => {
     const opened = await open(i);
-    const cur = new JsonlCursor(opened.source, { origin: i, name: opened.name, checkOrder: "note", onInvalid });
+    const cur = new JsonlCursor(opened.source, { origin: i, name: opened.name, checkOrder: "note", onInvalid, maxLineBytes: opts.maxLineBytes });
     cursors = [cur];
     try {
       let count = 0;
@@ -404,7 +406,7 @@ export async function mergeBackups(opts: MergeOptions, hooks: MergeHooks = {}): 
       const jsonl: JsonlCursor[] = [];
       for (const i of streamed) {
         const opened = await open(i);
-        const c = new JsonlCursor(opened.source, { origin: i, name: opened.name, checkOrder: "throw", onInvalid }, readSizeFor(streamed.length));
+        const c = new JsonlCursor(opened.source, { origin: i, name: opened.name, checkOrder: "throw", onInvalid, maxLineBytes: opts.maxLineBytes }, readSizeFor(streamed.length));
         jsonl.push(c);
         cursors.push(c);
       }

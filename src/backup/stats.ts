@@ -11,7 +11,7 @@
  * hold the same event count it once, and the repeats are reported as
  * duplicates.
  */
-import { forEachLine } from "../events/lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
 import { asciiText, EventFlag, idKey, newEventFields, scanEventLine, ScanError, splitTsInto } from "../events/scan.ts";
 import { KNOWN_SERVICES } from "../events/id.ts";
 import { usageError } from "../errors.ts";
@@ -31,6 +31,8 @@ export type StatsOptions = {
   soul?: OpenOptions["soul"];
   /** Malformed lines kept in the report (all are counted); default 20. */
   malformedLimit?: number;
+  /** Longer lines are malformed, skipped without being held (default DEFAULT_MAX_LINE_BYTES, 1 MiB). */
+  maxLineBytes?: number;
   open?: (path: string, opts: OpenOptions) => Promise<{ stream: ReadableStream<Uint8Array>; kind: InputKind; name: string }>;
 };
 
@@ -60,7 +62,8 @@ export type StatsReport = {
   /** Event lines whose ID came earlier. */
   duplicates: number;
   malformed: number;
-  malformedLines: { file: string; line: number; reason: string }[];
+  /** `bytes` is set for a line over the cap (its reason then says so whole). */
+  malformedLines: { file: string; line: number; reason: string; bytes?: number }[];
   /** Decompressed JSON Lines bytes. */
   bytes: number;
   /** Events with a non-empty emitter and sig. */
@@ -260,6 +263,7 @@ export async function backupStats(
 
   const files: StatsFile[] = [];
   const malformedLines: StatsReport["malformedLines"] = [];
+  const maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const svcCounts = new Map<string, number>();
   for (const s of SERVICE_ORDER) svcCounts.set(s, 0);
   const emitters = new Map<string, number>();
@@ -316,9 +320,9 @@ export async function backupStats(
       duplicates: 0,
     };
     files.push(file);
-    const bad = (line: number, reason: string): void => {
+    const bad = (line: number, reason: string, bytes?: number): void => {
       file.malformed++;
-      if (malformedLines.length < malformedLimit) malformedLines.push({ file: opened.name, line, reason });
+      if (malformedLines.length < malformedLimit) malformedLines.push(bytes === undefined ? { file: opened.name, line, reason } : { file: opened.name, line, reason, bytes });
     };
     const tap = tapStream(opened.stream);
     let nextProgress = 0;
@@ -376,7 +380,7 @@ export async function backupStats(
       // hi = ts / 1e9 truncated toward zero (seconds); lo the nanoseconds, same sign.
       const hour = Math.floor((lo < 0 ? hi - 1 : hi) / 3600);
       hours.set(hour, (hours.get(hour) ?? 0) + 1);
-    });
+    }, { maxLineBytes, onLong: (line, bytes) => bad(line, longLineReason(bytes, maxLineBytes), bytes) });
     file.bytes = tap.bytes();
   }
 

@@ -20,7 +20,7 @@
  */
 import { isUtf8 } from "node:buffer";
 import { availableParallelism } from "node:os";
-import { forEachLine } from "../events/lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
 import { eventContent, eventIdFromContent, KNOWN_SERVICES, parseEvent, signablePreimage, type ParsedEvent } from "../events/id.ts";
 import { sha256 } from "../identity/crypto.ts";
 import { IdIndex, MAX_INPUTS } from "../restore/idindex.ts";
@@ -43,6 +43,8 @@ export type VerifyOptions = {
   threads?: number;
   /** Issues of each kind kept in the report (all are counted); default 1000. */
   issueLimit?: number;
+  /** Longer lines are malformed, skipped without being held (default DEFAULT_MAX_LINE_BYTES, 1 MiB). */
+  maxLineBytes?: number;
   /** Opens an input (tests); default openBackup. */
   open?: (path: string, opts: OpenOptions) => Promise<{ stream: ReadableStream<Uint8Array>; kind: InputKind; name: string }>;
 };
@@ -219,6 +221,7 @@ export async function verifyBackups(opts: VerifyOptions, hooks: VerifyHooks = {}
 
   const ids = new IdIndex();
   let rawBytes = 0;
+  const maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
 
   try {
     for (let f = 0; f < inputs.length; f++) {
@@ -349,10 +352,21 @@ export async function verifyBackups(opts: VerifyOptions, hooks: VerifyHooks = {}
       };
 
       try {
-        report.lines = await forEachLine(tap.chunks, (buf, s, e, line) => {
-          lastLine = line;
-          return visit(buf, s, e, line);
-        });
+        report.lines = await forEachLine(
+          tap.chunks,
+          (buf, s, e, line) => {
+            lastLine = line;
+            return visit(buf, s, e, line);
+          },
+          {
+            maxLineBytes,
+            onLong(line, bytes) {
+              lastLine = line;
+              report.malformed++;
+              issue("malformed", f, line, longLineReason(bytes, maxLineBytes), true);
+            },
+          },
+        );
       } catch (err) {
         // The data itself is damaged (compressed data cut or garbled, an encrypted chunk changed):
         // corruption like any other, after what could be read was checked.

@@ -164,3 +164,18 @@ export function parseSize(value: string, flag: string): number {
   if (!(bytes >= 1)) throw usageError(`${flag}: "${value}" is not a size`, "use a size like 512M, 2G or 64MiB");
   return bytes;
 }
+
+/** The line cap of every command that reads JSON Lines. */
+export const lineArgs = {
+  "max-line-bytes": {
+    type: "string",
+    default: "1M",
+    description: "longest line read as an event (longer ones are invalid lines, skipped unread), e.g. 1M, 512k",
+    valueHint: "size",
+  },
+} as const satisfies ArgsDef;
+
+/** --max-line-bytes as bytes (lineArgs' default when absent). */
+export function parseMaxLineBytes(args: { "max-line-bytes"?: string }): number {
+  return parseSize(args["max-line-bytes"] ?? lineArgs["max-line-bytes"].default, "--max-line-bytes");
+}

@@ -2,7 +2,7 @@ import { existsSync, realpathSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, parseIntArg, parseSize } from "../cli/args.ts";
+import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, lineArgs, parseIntArg, parseMaxLineBytes, parseSize } from "../cli/args.ts";
 import { createLog, type Log } from "../cli/log.ts";
 import { createProgress, formatBytes, formatDuration, formatRate, progressEnabled } from "../cli/progress.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
@@ -52,6 +52,7 @@ export default defineCommand({
     "temp-dir": { type: "string", description: "where the stdout spool and memory spills go (default $TMPDIR or /tmp)", valueHint: "dir" },
     "streams-per-peer": { type: "string", default: "3", description: "requests to one peer at once, each paging its own range of its history", valueHint: "n" },
     "ids-from": { type: "string", description: "skip events whose ids FILE already holds (for >> appends)", valueHint: "file" },
+    ...lineArgs,
     strict: { type: "boolean", description: "drop peers whose response signatures do not verify" },
     ...outputArgs,
     json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
@@ -117,6 +118,7 @@ export default defineCommand({
         idsFrom: args["ids-from"],
         tempDir: args["temp-dir"],
         maxMemory,
+        maxLineBytes: parseMaxLineBytes(args),
         compress,
         // The soul the dump acts as owns the backup: restore decrypts with it (or --backup-soul-file).
         encryptSeed: args.encrypt === true ? identity.seedBytes() : undefined,

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { identityArgs, outputArgs, outputOptions, parseSize } from "../cli/args.ts";
+import { identityArgs, outputArgs, lineArgs, outputOptions, parseMaxLineBytes, parseSize } from "../cli/args.ts";
 import { createLog, type Log } from "../cli/log.ts";
 import { createProgress, formatBytes, formatDuration, progressEnabled } from "../cli/progress.ts";
 import { defaultMaxMemory, mergeBackups, type MergeSummary } from "../backup/merge.ts";
@@ -33,6 +33,7 @@ export default defineCommand({
     },
     "temp-dir": { type: "string", description: "where sorted runs are spilled (default $TMPDIR or /tmp)", valueHint: "dir" },
     "skip-invalid": { type: "boolean", description: "leave malformed lines out (with a warning) instead of failing" },
+    ...lineArgs,
     "check-ids": {
       type: "boolean",
       default: true,
@@ -53,6 +54,7 @@ export default defineCommand({
     if (inputs.length === 0) throw usageError("no input given", "name the backups to merge: nara-backup merge A B ... -o OUT");
     const maxMemory = args["max-memory"] === undefined ? undefined : parseSize(args["max-memory"], "--max-memory");
     const compress = args.compress === undefined ? undefined : parseCompression(args.compress);
+    const maxLineBytes = parseMaxLineBytes(args);
 
     // The soul only when needed: --encrypt, or an encrypted input (asked for when one is opened).
     const soulGiven = args.soul !== undefined || Boolean(process.env.NARA_SOUL?.trim()) || args["soul-file"] !== undefined;
@@ -70,6 +72,7 @@ export default defineCommand({
         maxMemory,
         tempDir: args["temp-dir"],
         skipInvalid: args["skip-invalid"] === true,
+        maxLineBytes,
         checkIds: args["check-ids"] !== false,
         soul: () => (soulGiven ? { seed: loadSeed() } : undefined),
         compress,

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { identityArgs, outputArgs, outputOptions, parseDuration, parseIntArg } from "../cli/args.ts";
+import { identityArgs, outputArgs, outputOptions, lineArgs, parseDuration, parseIntArg, parseMaxLineBytes } from "../cli/args.ts";
 import { createLog } from "../cli/log.ts";
 import { createProgress, formatBytes, formatDuration } from "../cli/progress.ts";
 import { ExitCode, NaraError } from "../errors.ts";
@@ -57,6 +57,7 @@ export default defineCommand({
     nara: { type: "string", description: "only events about these naras (emitter, actor, target, subject, observer)", valueHint: "list" },
     skip: { type: "string", default: "0", description: "leave out the first N events of the send order (resume an interrupted restore)", valueHint: "n" },
     "skip-invalid": { type: "boolean", description: "send the valid events even when some lines are invalid" },
+    ...lineArgs,
     ...outputArgs,
     json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
   },
@@ -72,6 +73,7 @@ export default defineCommand({
     if (timeoutMs <= 0) throw new NaraError("--timeout must be more than 0", { exitCode: ExitCode.usage });
     const retries = parseIntArg(args.retries, "--retries", { min: 0, max: 1000 });
     const skip = parseIntArg(args.skip, "--skip", { min: 0 });
+    const maxLineBytes = parseMaxLineBytes(args);
     const filter = parseFilter(
       { service: args.service, since: args.since, until: args.until, nara: args.nara },
       [...KNOWN_SERVICES],
@@ -125,6 +127,7 @@ export default defineCommand({
           dryRun,
           skip,
           skipInvalid: args["skip-invalid"] === true,
+          maxLineBytes,
           filter,
           signal: controller.signal,
           decryptSoul,

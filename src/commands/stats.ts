@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { identityArgs, outputArgs, outputOptions, parseIntArg } from "../cli/args.ts";
+import { identityArgs, outputArgs, lineArgs, outputOptions, parseIntArg, parseMaxLineBytes } from "../cli/args.ts";
 import { createLog } from "../cli/log.ts";
 import { createProgress, formatBytes, progressEnabled } from "../cli/progress.ts";
 import { ExitCode, usageError } from "../errors.ts";
@@ -21,6 +21,7 @@ export default defineCommand({
       variadic: true,
     } as { type: "positional"; required: false; description: string; valueHint: string },
     top: { type: "string", default: "10", description: "emitters listed by name (the rest are summed)", valueHint: "n" },
+    ...lineArgs,
     by: { type: "string", description: "chart bucket: hour, day or month (default: by the time span)", valueHint: "hour|day|month" },
     ...identityArgs,
     name: { type: "string", description: "name the soul is bonded to (checked when given); the soul is needed only for encrypted backups", valueHint: "name" },
@@ -36,13 +37,14 @@ export default defineCommand({
       if (args.by !== "hour" && args.by !== "day" && args.by !== "month") throw usageError(`--by: "${args.by}" is not hour, day or month`);
       by = args.by;
     }
+    const maxLineBytes = parseMaxLineBytes(args);
     const progress = createProgress({ enabled: progressEnabled(out) });
     const inputs = (args._ ?? []).map(String);
     checkStdin(inputs, "stats");
     const totalSize = inputSizes(inputs);
     let report: StatsReport;
     try {
-      report = await backupStats({ inputs, top, by, soul: soulFromArgs(args, log) }, (p) =>
+      report = await backupStats({ inputs, top, by, maxLineBytes, soul: soulFromArgs(args, log) }, (p) =>
         progress.update({
           label: "reading",
           done: Math.round(p.rawBytes / 1048576),
@@ -55,7 +57,7 @@ export default defineCommand({
       progress.stop();
     }
     if (report.malformed > 0) {
-      for (const m of report.malformedLines) log.warn(`${m.file}:${m.line}: malformed line: ${m.reason}`);
+      for (const m of report.malformedLines) log.warn(`${m.file}:${m.line}: ${m.bytes === undefined ? "malformed line: " : ""}${m.reason}`);
       const more = report.malformed - report.malformedLines.length;
       log.warn(`${report.malformed} malformed line(s) left out of the statistics${more > 0 ? ` (${more} not listed)` : ""}; \`nara-backup verify\` tells more`);
     }

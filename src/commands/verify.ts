@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { identityArgs, outputArgs, outputOptions, parseIntArg } from "../cli/args.ts";
+import { identityArgs, outputArgs, lineArgs, outputOptions, parseIntArg, parseMaxLineBytes } from "../cli/args.ts";
 import { createLog } from "../cli/log.ts";
 import { createProgress, formatBytes, formatRate, progressEnabled } from "../cli/progress.ts";
 import { ExitCode } from "../errors.ts";
@@ -29,6 +29,7 @@ export default defineCommand({
       valueHint: "path",
     },
     "require-sorted": { type: "boolean", description: "a line out of (ts, id) order is an error, not a warning" },
+    ...lineArgs,
     workers: { type: "string", description: "signature-checking threads (default: cores, at most 4; 0 = main thread)", valueHint: "n" },
     ...identityArgs,
     name: { type: "string", description: "name the soul is bonded to (checked when given); the soul is needed only for encrypted backups", valueHint: "name" },
@@ -42,6 +43,7 @@ export default defineCommand({
     const keys = args.keys === undefined ? undefined : loadKeysFile(args.keys);
     if (keys) log.debug(`${keys.size} trusted key(s) from ${args.keys}`);
     const threads = args.workers === undefined ? defaultThreads() : parseIntArg(args.workers, "--workers", { min: 0, max: 64 });
+    const maxLineBytes = parseMaxLineBytes(args);
     const progress = createProgress({ enabled: progressEnabled(out) });
     checkStdin(inputs, "verify");
     const totalSize = inputSizes(inputs);
@@ -54,6 +56,7 @@ export default defineCommand({
           inputs,
           keys,
           requireSorted: args["require-sorted"] === true,
+          maxLineBytes,
           soul: soulFromArgs(args, log),
           threads,
           issueLimit: out.verbose ? Number.MAX_SAFE_INTEGER : 1000,

@@ -1,6 +1,6 @@
 import { existsSync, writeSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
-import { forEachLine } from "../events/lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
 import { EventFlag, ScanError, idKey, newEventFields, scanEventLine } from "../events/scan.ts";
 import { AFTER_ALL, BEFORE_ALL, Collector, lowerFloor, type CollectStats, type TsFloor } from "./collect.ts";
 import { Spill } from "./spill.ts";
@@ -27,6 +27,8 @@ export type DumpOptions = DumpPlan & {
   tempDir?: string;
   /** Memory for held events and their ids; past it they spill to disk (default defaultMaxMemory()). */
   maxMemory?: number;
+  /** Longest --ids-from line read as an event (default DEFAULT_MAX_LINE_BYTES, 1 MiB). */
+  maxLineBytes?: number;
 };
 
 export type DumpSummary = CollectStats & {
@@ -58,7 +60,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
   const collector = new Collector();
   const spill = new Spill(opts.maxMemory ?? defaultMaxMemory(), opts.tempDir ?? tmpdir());
   collector.spill = spill;
-  if (opts.idsFrom) collector.skipExisting(await readIds(opts.idsFrom, hooks.onWarn, opts.decryptSoul));
+  if (opts.idsFrom) collector.skipExisting(await readIds(opts.idsFrom, hooks.onWarn, opts.decryptSoul, opts.maxLineBytes));
   // Opened before the network work so that an unwritable path fails fast.
   const output = openOutput(opts.output, { compress: opts.compress, encryptSeed: opts.encryptSeed, spool: true, tempDir: opts.tempDir });
   /** stdout has begun to receive the spool: an interruption now leaves part of the backup there. */
@@ -149,7 +151,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
 }
 
 /** The event ids of an earlier backup; a missing file holds none, a malformed line is a warning. */
-export async function readIds(path: string, onWarn?: (m: string) => void, soul?: SeedSource): Promise<Set<string>> {
+export async function readIds(path: string, onWarn?: (m: string) => void, soul?: SeedSource, maxLineBytes = DEFAULT_MAX_LINE_BYTES): Promise<Set<string>> {
   const ids = new Set<string>();
   if (!existsSync(path)) return ids;
   const f = newEventFields();
@@ -166,6 +168,11 @@ export async function readIds(path: string, onWarn?: (m: string) => void, soul?:
         if (!(err instanceof ScanError)) throw err;
         if (++bad <= 10) onWarn?.(`${path}:${lineNo}: not an event line (${err.reason} at column ${Math.max(1, err.offset - s + 1)}); its id, if any, is not skipped`);
       }
+    }, {
+      maxLineBytes,
+      onLong(lineNo, bytes) {
+        if (++bad <= 10) onWarn?.(`${path}:${lineNo}: ${longLineReason(bytes, maxLineBytes)}; its id, if any, is not skipped`);
+      },
     });
   } catch (err) {
     const hint = err instanceof NaraError ? err.hint : undefined;

@@ -10,7 +10,7 @@
  * whatever the file size (a huge file is checked in parallel for its first
  * WINDOW chunks of the second half, then at the main thread's pace).
  */
-import { forEachLine } from "../events/lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
 import type { FilterFields } from "./filter.ts";
 import { lineCrc } from "./linecheck.ts";
 import { validateLine } from "./validate.ts";
@@ -19,7 +19,7 @@ import { validateLine } from "./validate.ts";
 export const CHUNK_RECORDS = 16384;
 export const WINDOW = 8;
 
-export type CheckJob = { type: "start"; path: string; start: number; end: number; withTs: boolean };
+export type CheckJob = { type: "start"; path: string; start: number; end: number; withTs: boolean; maxLineBytes?: number };
 export type ToChecker = CheckJob | { type: "ack" };
 
 /** Valid lines of one chunk, and the invalid ones among them. Lines are relative to the range (1 = its first line). */
@@ -128,6 +128,12 @@ export async function checkRange(job: CheckJob, post: (m: FromChecker) => Promis
       chunk.svc[k] = code;
     }
     if (chunk.count >= CHUNK_RECORDS || chunk.invalid.length >= CHUNK_RECORDS || chunk.svcNames.length >= 255) await emit();
+  }, {
+    maxLineBytes: job.maxLineBytes,
+    // Too long to be an event: reported like any invalid line, in its place among the others.
+    onLong: (line, bytes) => {
+      chunk.invalid.push({ line, reason: longLineReason(bytes, job.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES) });
+    },
   });
   if (chunk.count > 0 || chunk.invalid.length > 0) await emit();
   await post({ type: "done", lines, bytes });

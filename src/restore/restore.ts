@@ -19,7 +19,7 @@ import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, statSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode, NaraError, usageError } from "../errors.ts";
-import { forEachLine } from "../events/lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
 import { Batch, signBatch } from "./batch.ts";
 import { refusalError } from "./diagnose.ts";
 import { matches, type EventFilter } from "./filter.ts";
@@ -56,6 +56,8 @@ export type RestoreOptions = {
   skip?: number;
   /** Send the valid lines even when some are invalid. */
   skipInvalid?: boolean;
+  /** Longer lines are invalid, skipped without being held (default DEFAULT_MAX_LINE_BYTES, 1 MiB). */
+  maxLineBytes?: number;
   filter?: EventFilter;
   /**
    * The soul that decrypts encrypted inputs (the backup owner's). Default:
@@ -282,7 +284,7 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
       const checker =
         split === undefined
           ? undefined
-          : startChecker({ path: src.path, start: split, end: src.size, withTs: filter.since !== undefined || filter.until !== undefined }, (c) => {
+          : startChecker({ path: src.path, start: split, end: src.size, withTs: filter.since !== undefined || filter.until !== undefined, maxLineBytes: opts.maxLineBytes }, (c) => {
               bytesRead += c.bytes - farBytes;
               farBytes = c.bytes;
               let bad = 0;
@@ -313,6 +315,10 @@ export async function restoreEvents(opts: RestoreOptions, hooks: RestoreHooks = 
             bytesRead += n;
           },
           split,
+          (line, bytes) => {
+            report.lines++;
+            invalid(line, longLineReason(bytes, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES));
+          },
         );
         if (checker && !opts.signal?.aborted) await checker.ready();
       } catch (err) {
@@ -711,6 +717,8 @@ async function readLines(
   visit: (buf: Uint8Array, s: number, e: number, line: number) => void | Promise<void>,
   onRead?: (rawBytes: number) => void,
   end?: number,
+  /** A line over the cap (skipped unread); the send passes need not say, pass 1 has. */
+  onLong?: (line: number, bytes: number) => void,
 ): Promise<number> {
   const signal = opts.signal;
   try {
@@ -737,10 +745,14 @@ async function readLines(
         );
       }
     }
-    return await forEachLine(stream, (buf, s, e, line) => {
-      if (signal?.aborted) throw new StopReading();
-      return visit(buf, s, e, line);
-    });
+    return await forEachLine(
+      stream,
+      (buf, s, e, line) => {
+        if (signal?.aborted) throw new StopReading();
+        return visit(buf, s, e, line);
+      },
+      { maxLineBytes: opts.maxLineBytes, onLong },
+    );
   } catch (err) {
     if (err instanceof StopReading) return 0;
     if (err instanceof NaraError) throw err;
