@@ -55,7 +55,8 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
   const output = opts.output && opts.output !== "-" ? openOutput(opts.output, outputOpts) : undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     output?.abort();
-    process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
+    // Another handler (a joined mesh, which logs out first) exits when its teardown is done.
+    if (process.listenerCount(signal) === 0) process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
   };
   // on, not once: a Ctrl-C often arrives twice (from the terminal and relayed by npx or the launcher), and a second
   // one after a once-handler would kill the process before it removed its temporary file.

@@ -13,6 +13,8 @@ export type FetchSettings = {
   maxBackoffMs: number;
   /** Page bytes in flight at once, for all workers together (see dump/budget.ts); default DEFAULT_INFLIGHT_BYTES. */
   inflightBytes?: number;
+  /** Every peer request goes through this HTTP proxy (the joined mesh's tailscaled, or --proxy); set explicitly, so HTTP_PROXY cannot redirect it. */
+  proxy?: string;
 };
 
 export const DEFAULT_INFLIGHT_BYTES = 8 << 20;
