@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { generateNaras } from "./sim/generate.ts";
 import { startMesh, type MeshOptions, type SimMesh } from "./sim/mesh.ts";
 import { alive, simTailnet, type SimTailnet } from "./sim/tailnet.ts";
+import { joinMesh } from "../src/mesh/join.ts";
 
 const root = join(import.meta.dir, "..");
 const KEY = "hskey-auth-7f3c9a1e5b2d4f60";
@@ -305,5 +306,81 @@ describe("ending mid-dump", () => {
       net.cleanup();
       await m.stop();
     }
+  });
+});
+
+describe("restore-events --login-server", () => {
+  test("restores into a nara reachable only on the tailnet, through the daemon's proxy; other addresses are refused", async () => {
+    const m = await startMesh({ peers: naras, events: 300, seed: 79, overlap: 0.3, client: { name: me.name, soul: me.soul } });
+    const net = simTailnet({ mesh: m, keys: { [KEY]: "valid" } });
+    const backup = join(dir, "restore.jsonl");
+    writeFileSync(backup, m.allEvents.map((e) => `${e.raw}\n`).join(""));
+    try {
+      const target = m.peer(me.name);
+      expect(target.events.size).toBeLessThan(m.allEvents.length);
+      const r = await cli(["restore-events", "--nara-url", `http://${net.ips[me.name]}:7433`, "--name", me.name, ...join_(net), backup]);
+      expect(r.code).toBe(0);
+      expect(target.events.size).toBe(m.allEvents.length);
+      expect(net.records("proxy").filter((p) => p.uri === `http://${net.ips[me.name]}:7433/api/events/import`).length).toBeGreaterThan(0);
+      expect(net.records("logout")).toHaveLength(1);
+      expectNothingLeft(net);
+
+      const off = await cli(["restore-events", "--nara-url", "http://100.99.0.1:7433", "--name", me.name, ...join_(net), backup]);
+      expect(off.code).toBe(5);
+      expect(off.stderr).toContain("error: --nara-url: 100.99.0.1 is not a peer on the nara mesh");
+      expectNothingLeft(net, 2);
+    } finally {
+      net.cleanup();
+      await m.stop();
+    }
+  });
+});
+
+describe("a tailscaled the user runs, and what the simulated one refuses", () => {
+  test("--proxy sends --peers requests through it; its LocalAPI wants Host local-tailscaled.sock; its proxy never dials a non-peer", async () => {
+    const net = simTailnet({ mesh, keys: { [KEY]: "valid" } });
+    // A server that must never be reached through the proxy.
+    let bystanderHits = 0;
+    const bystander = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => (bystanderHits++, new Response("reached")) });
+    const session = await joinMesh({ loginServer: net.controlUrl, authKey: KEY, tailscaled: net.bin, timeoutMs: 20_000 });
+    try {
+      const peers = naras.map((n) => `${n.name}=${net.ips[n.name]}:7433`).join(",");
+      const r = await cli(["dump-events", "--name", me.name, "--peers", peers, "--proxy", session.proxyUrl]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(expected(mesh));
+
+      for (const headers of [{ Host: "localhost" }, { Origin: "http://evil.example" }, { Referer: "http://evil.example/" }] as Record<string, string>[]) {
+        const res = await fetch("http://local-tailscaled.sock/localapi/v0/status", { unix: session.socket, headers });
+        expect(res.status).toBe(403);
+        expect(await res.text()).toBe("invalid localapi request\n");
+      }
+      const direct = `http://127.0.0.1:${bystander.port}/ping`;
+      const forwarded = await fetch(direct, { proxy: session.proxyUrl });
+      expect(forwarded.status).toBe(502);
+      const tunnel = await new Promise<string>((resolve, reject) => {
+        let got = "";
+        void Bun.connect({
+          hostname: "127.0.0.1",
+          port: Number(new URL(session.proxyUrl).port),
+          socket: {
+            open: (s) => void s.write(`CONNECT 127.0.0.1:${bystander.port} HTTP/1.1\r\nHost: 127.0.0.1:${bystander.port}\r\n\r\n`),
+            data: (_s, d) => void (got += d.toString()),
+            close: () => resolve(got),
+            error: (_s, e) => reject(e),
+          },
+        });
+      });
+      expect(tunnel).toStartWith("HTTP/1.1 500 ");
+      expect(tunnel).toContain("Tailscale-Connect-Error: ");
+      const origin = await fetch(`${session.proxyUrl}/ping`);
+      expect(origin.status).toBe(400);
+      expect(await origin.text()).toBe("bogus RequestURI; must be absolute URL or CONNECT\n");
+      expect(bystanderHits).toBe(0);
+    } finally {
+      await session.leave();
+      bystander.stop(true);
+    }
+    expectNothingLeft(net);
+    net.cleanup();
   });
 });

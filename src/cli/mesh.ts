@@ -4,10 +4,11 @@
  * leaves after it, whatever way the command ends.
  */
 import type { ArgsDef } from "citty";
-import { ExitCode, usageError } from "../errors.ts";
+import { ExitCode, NaraError, usageError } from "../errors.ts";
 import { parseDuration } from "./args.ts";
 import type { Log } from "./log.ts";
 import { AUTH_KEY_ENV, joinMesh, leaveAll, readAuthKey, type MeshSession } from "../mesh/join.ts";
+import { peerIps } from "../mesh/localapi.ts";
 
 export const meshArgs = {
   "login-server": {
@@ -68,23 +69,26 @@ export function checkMeshArgs(args: MeshArgs): { loginServer?: string; authKey?:
   return { loginServer, authKey: readAuthKey(args["auth-key-file"]), timeoutMs };
 }
 
+/** What openMesh gives: the context, and leaving the mesh when disposed (`await using`). */
+export type OpenMesh = MeshContext & AsyncDisposable;
+
 /**
- * Runs `work` with the mesh joined when --login-server asks for it, and
- * leaves it after: on success, failure, an exception, and (with
- * `exitOnSignal`) on SIGINT/SIGTERM, then exiting 130/143. Commands with
- * their own graceful first Ctrl-C pass false: they return, and this leaves.
+ * Joins the mesh when --login-server asks for it; disposing the result
+ * leaves it (logout, stop, temp dir removed) on success, failure or an
+ * exception. With `exitOnSignal`, SIGINT/SIGTERM also leave it, then exit
+ * 130/143; commands with their own graceful first Ctrl-C pass false: they
+ * return, and disposing leaves.
  */
-export async function withMesh<T>(
-  args: MeshArgs,
-  log: Log,
-  work: (mesh: MeshContext) => Promise<T>,
-  opts: { exitOnSignal: boolean } = { exitOnSignal: true },
-): Promise<T> {
+export async function openMesh(args: MeshArgs, log: Log, opts: { exitOnSignal: boolean } = { exitOnSignal: true }): Promise<OpenMesh> {
   const checked = checkMeshArgs(args);
-  if (checked.loginServer === undefined) return work({ proxy: checked.proxy });
+  if (checked.loginServer === undefined) return { proxy: checked.proxy, async [Symbol.asyncDispose]() {} };
   const onSignal = (signal: NodeJS.Signals) => {
     log.warn(`${signal}: leaving the nara mesh`);
     void leaveAll().finally(() => process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143));
+  };
+  const off = () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   };
   if (opts.exitOnSignal) {
     process.on("SIGINT", onSignal);
@@ -98,17 +102,46 @@ export async function withMesh<T>(
       timeoutMs: checked.timeoutMs,
       log: { info: (m) => log.info(m), debug: (m) => log.debug(m) },
     });
-    try {
-      return await work({ session, proxy: session.proxyUrl });
-    } finally {
-      await session.leave();
-    }
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    return {
+      session,
+      proxy: session.proxyUrl,
+      async [Symbol.asyncDispose]() {
+        try {
+          await session.leave();
+        } finally {
+          off();
+        }
+      },
+    };
+  } catch (err) {
+    off();
+    throw err;
   }
 }
+
+/** `work` between openMesh and leaving it. */
+export async function withMesh<T>(args: MeshArgs, log: Log, work: (mesh: MeshContext) => Promise<T>): Promise<T> {
+  await using mesh = await openMesh(args, log);
+  return await work(mesh);
+}
+
+/** fetch through the context's proxy, when there is one (set explicitly: HTTP_PROXY cannot redirect it). */
+export const meshFetch = (mesh: MeshContext): typeof fetch | undefined =>
+  mesh.proxy === undefined ? undefined : (((url, init) => fetch(url, { ...init, proxy: mesh.proxy })) as typeof fetch);
 
 /** The `--json` record of the join: never the key. */
 export const meshJson = (mesh: MeshContext, peers: string[]) =>
   mesh.session ? { loginServer: mesh.session.loginServer, hostname: mesh.session.hostname, peersSeen: peers } : null;
+
+/** With a joined mesh, a URL must name one of its peers by tailnet IP: nothing else goes through its proxy. */
+export async function checkTailnetUrl(mesh: MeshContext, url: string, flag: string): Promise<void> {
+  if (!mesh.session) return;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  const ips = await peerIps(mesh.session.socket);
+  if (!ips.has(host)) {
+    throw new NaraError(`${flag}: ${host} is not a peer on the nara mesh`, {
+      hint: "give the nara's tailnet IP (`nara-backup peers --login-server …` lists them), e.g. http://100.64.0.5:8080",
+      exitCode: ExitCode.noPeers,
+    });
+  }
+}

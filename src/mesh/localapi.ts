@@ -88,3 +88,9 @@ export async function localApiPost(socket: string, path: string, body?: unknown,
     throw new LocalApiError(`${path}: HTTP ${answer.status}: ${answer.text.trim().slice(0, 300)}`);
   }
 }
+
+/** Every tailnet IP of the daemon's peers: the only addresses requests through its proxy may go to. */
+export async function peerIps(socket: string): Promise<Set<string>> {
+  const status = await daemonStatus(socket, true);
+  return new Set(Object.values(status.Peer ?? {}).flatMap((p) => p.TailscaleIPs ?? []));
+}
