@@ -11,6 +11,7 @@ import { loadIdentity } from "../identity/load.ts";
 import { discoverPeers, noPeersError } from "../mesh/discovery.ts";
 import { parseCompression } from "../io/output.ts";
 import { defaultMaxMemory } from "../io/tempfile.ts";
+import { meshArgs, meshJson, withMesh, type MeshContext } from "../cli/mesh.ts";
 
 /** Do two paths name one file (following symlinks when the file exists)? */
 function samePath(a: string, b: string): boolean {
@@ -29,6 +30,7 @@ export default defineCommand({
   args: {
     ...identityArgs,
     ...discoveryArgs,
+    ...meshArgs,
     output: { type: "string", alias: "o", description: "write to FILE (atomically) instead of stdout; FILE.zst / FILE.gz are compressed", valueHint: "file" },
     compress: { type: "string", description: "zstd, gzip or none (default: by the -o extension, none for stdout)", valueHint: "kind" },
     encrypt: { type: "boolean", description: "encrypt the backup with a key derived from the soul (restore needs the same soul)" },
@@ -88,73 +90,81 @@ export default defineCommand({
     }
     const { identity, soul } = loadIdentity(args, log);
 
-    const found = await discoverPeers(args, identity.name);
-    for (const s of found.skipped) log.info(`skipped ${s.name}: ${s.reason}`);
-    if (found.peers.length === 0) throw noPeersError(found);
-    log.info(`backing up ${found.peers.length} peer(s) as ${identity.name}`);
+    return withMesh(args, log, (mesh) => dump(mesh));
 
-    const progress = createProgress({ enabled: progressEnabled(out) });
-    let events = 0;
-    let bytes = 0;
-    const started = performance.now();
-    const draw = (p: { peersDone: number; peersTotal: number; fraction: number }) =>
-      progress.update({
-        label: "peers",
-        done: p.peersDone,
-        total: p.peersTotal,
-        fraction: p.fraction,
-        extra: `· ${events.toLocaleString("en")} events fetched (${formatRate((events * 1000) / Math.max(1, performance.now() - started), "events")}) · ${formatBytes(bytes)}`,
-      });
+    async function dump(mesh: MeshContext): Promise<number> {
+      const found = await discoverPeers(args, mesh.session);
+      for (const s of found.skipped) log.info(`skipped ${s.name}: ${s.reason}`);
+      if (found.peers.length === 0) throw noPeersError(found);
+      if (mesh.session) log.info(`connected: ${found.peers.length} nara(s)`);
+      log.info(`backing up ${found.peers.length} peer(s) as ${identity.name}`);
 
-    const summary = await dumpEvents(
-      {
-        peers: found.peers.map((p) => ({ name: p.name, url: p.url })),
-        name: identity.name,
-        soul,
-        settings,
-        workers,
-        concurrency,
-        output: args.output,
-        idsFrom: args["ids-from"],
-        tempDir: args["temp-dir"],
-        maxMemory,
-        maxLineBytes: parseMaxLineBytes(args),
-        compress,
-        // The soul the dump acts as owns the backup: restore decrypts with it (or --backup-soul-file).
-        encryptSeed: args.encrypt === true ? identity.seedBytes() : undefined,
-        decryptSoul: () => ({ seed: identity.seedBytes() }),
-      },
-      {
-        onPage(page, p) {
-          events += page.events;
-          bytes += page.bytes;
-          log.debug(`${page.peer}: page ${page.page}, ${page.events} new event(s)`);
-          draw(p);
+      const progress = createProgress({ enabled: progressEnabled(out) });
+      let events = 0;
+      let bytes = 0;
+      const started = performance.now();
+      const draw = (p: { peersDone: number; peersTotal: number; fraction: number }) =>
+        progress.update({
+          label: "peers",
+          done: p.peersDone,
+          total: p.peersTotal,
+          fraction: p.fraction,
+          extra: `· ${events.toLocaleString("en")} events fetched (${formatRate((events * 1000) / Math.max(1, performance.now() - started), "events")}) · ${formatBytes(bytes)}`,
+        });
+
+      const summary = await dumpEvents(
+        {
+          peers: found.peers.map((p) => ({ name: p.name, url: p.url })),
+          name: identity.name,
+          soul,
+          settings: { ...settings, proxy: mesh.proxy },
+          workers,
+          concurrency,
+          output: args.output,
+          idsFrom: args["ids-from"],
+          tempDir: args["temp-dir"],
+          maxMemory,
+          maxLineBytes: parseMaxLineBytes(args),
+          compress,
+          // The soul the dump acts as owns the backup: restore decrypts with it (or --backup-soul-file).
+          encryptSeed: args.encrypt === true ? identity.seedBytes() : undefined,
+          decryptSoul: () => ({ seed: identity.seedBytes() }),
         },
-        onLog(peer, level, message) {
-          progress.clear();
-          if (level === "warn") log.warn(`${peer}: ${message}`);
-          else log.debug(`${peer}: ${message}`);
+        {
+          onPage(page, p) {
+            events += page.events;
+            bytes += page.bytes;
+            log.debug(`${page.peer}: page ${page.page}, ${page.events} new event(s)`);
+            draw(p);
+          },
+          onLog(peer, level, message) {
+            progress.clear();
+            if (level === "warn") log.warn(`${peer}: ${message}`);
+            else log.debug(`${peer}: ${message}`);
+          },
+          onPeerDone(r, p) {
+            progress.clear();
+            const line = `${r.name}: ${r.status}, ${r.pages} page(s)${r.streams > 1 ? ` by ${r.streams} streams` : ""}, ${r.events} event(s) in ${r.seconds.toFixed(1)} s`;
+            if (r.status === "ok") log.debug(line);
+            else log.warn(`${line}: ${r.error}${r.hint ? ` (${r.hint})` : ""}`);
+            draw(p);
+          },
+          onWarn: (m) => log.warn(m),
         },
-        onPeerDone(r, p) {
-          progress.clear();
-          const line = `${r.name}: ${r.status}, ${r.pages} page(s)${r.streams > 1 ? ` by ${r.streams} streams` : ""}, ${r.events} event(s) in ${r.seconds.toFixed(1)} s`;
-          if (r.status === "ok") log.debug(line);
-          else log.warn(`${line}: ${r.error}${r.hint ? ` (${r.hint})` : ""}`);
-          draw(p);
-        },
-        onWarn: (m) => log.warn(m),
-      },
-    );
-    progress.stop();
-    report(summary, log, out.json);
-    return summary.exitCode;
+      );
+      progress.stop();
+      const died = mesh.session?.died();
+      // The proxy went with the daemon: say so beside the peers' own errors.
+      if (died) for (const p of summary.peers) if (p.status !== "ok") p.error = `${p.error ?? "failed"} (the private tailscaled ${died} mid-dump)`;
+      report(summary, log, out.json, meshJson(mesh, found.peers.map((p) => p.name)));
+      return summary.exitCode;
+    }
   },
 });
 
-function report(s: DumpSummary, log: Log, json: boolean): void {
+function report(s: DumpSummary, log: Log, json: boolean, mesh: ReturnType<typeof meshJson> = null): void {
   if (json) {
-    process.stderr.write(`${JSON.stringify(summaryJson(s))}\n`);
+    process.stderr.write(`${JSON.stringify({ ...summaryJson(s), mesh })}\n`);
     return;
   }
   const ok = s.peers.filter((p) => p.status === "ok").length;

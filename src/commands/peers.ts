@@ -4,10 +4,11 @@ import { discoveryArgs, identityArgs, outputArgs, outputOptions } from "../cli/a
 import { createLog } from "../cli/log.ts";
 import { loadIdentity } from "../identity/load.ts";
 import { discoverPeers, noPeersError, type Peer, type Skipped } from "../mesh/discovery.ts";
+import { meshArgs, meshJson, withMesh } from "../cli/mesh.ts";
 
 export default defineCommand({
   meta: { name: "peers", description: "List the naras a backup would fetch from, and the ones it would skip" },
-  args: { ...identityArgs, ...discoveryArgs, ...outputArgs },
+  args: { ...identityArgs, ...discoveryArgs, ...meshArgs, ...outputArgs },
   async run({ args }) {
     const out = outputOptions(args);
     const log = createLog(out);
@@ -18,10 +19,13 @@ export default defineCommand({
       const { identity } = loadIdentity(args, log);
       log.info(`the soul is bonded to ${identity.name} (nara ID ${identity.naraId})`);
     }
-    const found = await discoverPeers(args, args.name);
-    process.stdout.write(out.json ? `${JSON.stringify(found, null, 2)}\n` : renderTable(found.peers, found.skipped));
-    if (found.peers.length === 0) throw noPeersError(found);
-    return ExitCode.ok;
+    return withMesh(args, log, async (mesh) => {
+      const found = await discoverPeers(args, mesh.session);
+      const json = { ...found, mesh: meshJson(mesh, found.peers.map((p) => p.name)) };
+      process.stdout.write(out.json ? `${JSON.stringify(json, null, 2)}\n` : renderTable(found.peers, found.skipped));
+      if (found.peers.length === 0) throw noPeersError(found);
+      return ExitCode.ok;
+    });
   },
 });
 

@@ -9,6 +9,7 @@ import { describeSigner, loadRestoreIdentity } from "../restore/identity.ts";
 import { displayUrl, importUrl, naraBaseUrl } from "../restore/import.ts";
 import { restoreEvents, type InvalidLine, type RestoreSummary } from "../restore/restore.ts";
 import { loadDecryptSoul } from "../io/seed.ts";
+import { checkTailnetUrl, meshArgs, meshFetch, openMesh } from "../cli/mesh.ts";
 
 /** Invalid lines listed one by one before "… and N more" (all of them with --verbose). */
 const INVALID_SHOWN = 1000;
@@ -58,6 +59,7 @@ export default defineCommand({
     skip: { type: "string", default: "0", description: "leave out the first N events of the send order (resume an interrupted restore)", valueHint: "n" },
     "skip-invalid": { type: "boolean", description: "send the valid events even when some lines are invalid" },
     ...lineArgs,
+    ...meshArgs,
     ...outputArgs,
     json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
   },
@@ -92,6 +94,10 @@ export default defineCommand({
     else log.debug("no --name given: the soul's bond to a name was not checked (the signing key comes from the soul alone)");
     log.debug(`signing as ${describeSigner(signer)}`);
     if (!isEmptyFilter(filter)) log.debug(`filters: ${describeFilter(args)}`);
+
+    // A nara reachable only on the tailnet: join it (a dry run sends nothing, so it does not join). Left when this returns.
+    await using mesh = await openMesh(dryRun ? { proxy: args.proxy } : args, log, { exitOnSignal: false });
+    await checkTailnetUrl(mesh, url, "--nara-url");
 
     const progress = createProgress({ enabled: Boolean(process.stderr.isTTY) && !out.quiet && !out.json && !out.verbose });
     const invalid: InvalidLine[] = [];
@@ -130,6 +136,7 @@ export default defineCommand({
           maxLineBytes,
           filter,
           signal: controller.signal,
+          fetch: meshFetch(mesh),
           decryptSoul,
           decryptSoulHint,
         },

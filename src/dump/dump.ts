@@ -70,7 +70,8 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
     spill.remove();
     // Synchronously: process.exit does not wait for a pipe to take a pending write.
     writeSync(2, copying ? "interrupted: the backup on stdout is incomplete, do not use it\n" : "interrupted: no backup written\n");
-    process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
+    // Another handler (a joined mesh, which logs out first) exits when its teardown is done.
+    if (process.listeners(signal).every((l) => l === onSignal)) process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
   };
   // on, not once: a Ctrl-C often arrives twice (from the terminal and relayed by npx or the launcher), and a second
   // one after a once-handler would kill the process before it removed its temporary file.

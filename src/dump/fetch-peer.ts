@@ -105,7 +105,8 @@ export async function fetchPeer(
   emit: (m: FromWorker, takenIn?: () => void) => void,
   deps: FetchPeerDeps = {},
 ): Promise<PeerReport> {
-  const doFetch = deps.fetch ?? fetch;
+  const proxy = settings.proxy;
+  const doFetch = deps.fetch ?? (proxy ? (((url, init) => fetch(url, { ...init, proxy })) as typeof fetch) : fetch);
   const now = deps.now ?? Date.now;
   const started = now();
   const deadline = started + settings.timeoutMs;

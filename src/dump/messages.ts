@@ -27,6 +27,8 @@ export type FetchSettings = {
    * Default DEFAULT_FAR_MS; tests set 0.
    */
   farMs?: number;
+  /** Every peer request goes through this HTTP proxy (the joined mesh's tailscaled, or --proxy); set explicitly, so HTTP_PROXY cannot redirect it. */
+  proxy?: string;
 };
 
 export const DEFAULT_MAX_PAGE_BYTES = 64 << 20;

@@ -175,13 +175,14 @@ const NARA_HOSTNAME = /^(.+)-[a-z0-9]{4}$/i;
 
 /**
  * Naras on the tailnet, from the local tailscaled. Skips the node we run on
- * and other backup tools (nara-backup-*) silently; reports `selfName` (we act
- * as it), offline nodes, nodes without an IPv4 and nodes whose hostname is
- * not a nara's in `skipped`. Two online nodes with one name: the first wins.
+ * (Self) and backup tools (nara-backup-*) silently; reports offline nodes,
+ * nodes without an IPv4 and nodes whose hostname is not a nara's in
+ * `skipped`. The nara we act as is included, as the Go tool does: a nara
+ * answers requests signed with its own name, and it usually holds the longest
+ * history. Two online nodes with one name: the first wins.
  */
 export async function discoverTailscale(opts: {
   socket?: string;
-  selfName?: string;
   port?: number;
   timeoutMs?: number;
 }): Promise<Discovery> {
@@ -206,10 +207,6 @@ export async function discoverTailscale(opts: {
       continue;
     }
     const name = match[1]!;
-    if (name === opts.selfName) {
-      skipped.push({ name, reason: "that is --name, the nara we act as" });
-      continue;
-    }
     if (node.Online === false) {
       skipped.push({ name, reason: "offline" });
       continue;
@@ -235,10 +232,10 @@ export type DiscoveryArgs = { peers?: string; "peers-file"?: string; "tailscale-
 /**
  * Static peers when --peers or --peers-file is given (file first, then
  * --peers; a name listed twice keeps its last address, so --peers overrides
- * the file), else Tailscale. Static lists are taken as written: listing
- * yourself is allowed. May return no peers; see resolvePeers.
+ * the file), else Tailscale: the joined mesh's daemon when given, else the
+ * host's. Static lists are taken as written. May return no peers; see resolvePeers.
  */
-export async function discoverPeers(args: DiscoveryArgs, selfName?: string): Promise<Discovery & { via: "static" | "tailscale" }> {
+export async function discoverPeers(args: DiscoveryArgs, mesh?: { socket: string }): Promise<Discovery & { via: "static" | "tailscale" }> {
   if (args.peers !== undefined || args["peers-file"] !== undefined) {
     const byName = new Map<string, Peer>();
     const listed = [
@@ -252,13 +249,13 @@ export async function discoverPeers(args: DiscoveryArgs, selfName?: string): Pro
     return { peers: [...byName.values()], skipped: [], via: "static" };
   }
   const port = args["mesh-port"] === undefined ? MESH_PORT : parseIntArg(args["mesh-port"], "--mesh-port", { min: 1, max: 65535 });
-  const found = await discoverTailscale({ socket: args["tailscale-socket"], selfName, port });
+  const found = await discoverTailscale({ socket: mesh?.socket ?? args["tailscale-socket"], port });
   return { ...found, via: "tailscale" };
 }
 
 /** discoverPeers, refusing an empty result: a backup of nobody is not a backup. */
-export async function resolvePeers(args: DiscoveryArgs, selfName?: string): Promise<Discovery & { via: "static" | "tailscale" }> {
-  const found = await discoverPeers(args, selfName);
+export async function resolvePeers(args: DiscoveryArgs, mesh?: { socket: string }): Promise<Discovery & { via: "static" | "tailscale" }> {
+  const found = await discoverPeers(args, mesh);
   if (found.peers.length === 0) throw noPeersError(found);
   return found;
 }
