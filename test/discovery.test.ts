@@ -126,8 +126,8 @@ describe("static peers", () => {
     writeFileSync(path, "alice=10.0.0.1\nbob=10.0.0.2\n");
     const found = await discoverPeers({
       peers: "bob=10.0.0.9:1234,carol=10.0.0.3",
-      "peers-file": path,
-      "tailscale-socket": "/nonexistent/tailscaled.sock",
+      peersFile: path,
+      socket: "/nonexistent/tailscaled.sock",
     });
     expect(found.via).toBe("static");
     expect(found.peers.map((p) => `${p.name}@${p.host}:${p.port}/${p.source}`)).toEqual([
@@ -214,12 +214,12 @@ describe("Tailscale discovery through the LocalAPI", () => {
 
   test("resolvePeers uses Tailscale without a static list and refuses an empty result", async () => {
     const ok = fakeTailnet([{ hostName: "alice-a1b2" }]);
-    const found = await resolvePeers({ "tailscale-socket": ok.socketPath });
+    const found = await resolvePeers({ socket: ok.socketPath });
     expect(found.via).toBe("tailscale");
     expect(found.peers.map((p) => p.name)).toEqual(["alice"]);
 
     const empty = fakeTailnet([{ hostName: "bob-b2c3", online: false }, { hostName: "nara-backup-aaaa" }]);
-    const err = await rejection(resolvePeers({ "tailscale-socket": empty.socketPath }));
+    const err = await rejection(resolvePeers({ socket: empty.socketPath }));
     expect(err.exitCode).toBe(ExitCode.noPeers);
     expect(err.message).toContain("bob: offline");
     expect(err.hint).toContain("--peers");

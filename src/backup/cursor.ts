@@ -8,8 +8,8 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
 import { DEFAULT_MAX_LINE_BYTES, longLineReason } from "../events/lines.ts";
 import { EventFlag, ScanError, compactJson, newEventFields, scanEventAt, splitTsInto } from "../events/scan.ts";
-import { noteGarbage } from "./gc.ts";
-import { Head, compareEvents, copyHeadInto, keyText, setIdKey, tsText } from "./order.ts";
+import { noteGarbage } from "../io/gc.ts";
+import { Head, compareEvents, copyHeadInto, keyText, setIdKey, tsText } from "../events/order.ts";
 
 export abstract class Cursor {
   /** The current event, valid until the next advance(). */

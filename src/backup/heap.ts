@@ -7,7 +7,7 @@
  * soon as it advances.
  */
 import type { Cursor } from "./cursor.ts";
-import { Head, compareCopies, compareEvents, copyHeadInto } from "./order.ts";
+import { Head, compareCopies, compareEvents, copyHeadInto } from "../events/order.ts";
 import type { RunStats } from "./runs.ts";
 
 /** Lets the event loop run (signal handlers, timers): synchronous sources would otherwise starve it. */

@@ -24,10 +24,10 @@ import { openInput } from "../io/input.ts";
 import { openOutput, type Compression, type Output } from "../io/output.ts";
 import { type ByteSource, type Cursor, FileSource, type InvalidLine, JsonlCursor, OutOfOrder, StreamSource } from "./cursor.ts";
 import { mergeCursors, yieldToLoop } from "./heap.ts";
-import { IdSet } from "./idset.ts";
-import { type Head, keyText } from "./order.ts";
+import { IdSet } from "../events/idset.ts";
+import { type Head, keyText } from "../events/order.ts";
 import { RunBuilder, RunCursor, RunWriter, type RunStats } from "./runs.ts";
-import { type SealedWriter, TempSealer } from "./tempfile.ts";
+import { type SealedWriter, TempSealer } from "../io/tempfile.ts";
 import { defaultMaxMemory } from "../io/tempfile.ts";
 
 export type MergeOptions = {

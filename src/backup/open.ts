@@ -7,7 +7,7 @@
 import { statSync } from "node:fs";
 import { usageError } from "../errors.ts";
 import { openInput, type InputKind } from "../io/input.ts";
-import { loadRestoreIdentity } from "../restore/identity.ts";
+import { loadRestoreIdentity } from "../identity/signer.ts";
 
 export type { InputKind };
 

@@ -12,8 +12,8 @@
 import { ExitCode, NaraError } from "../errors.ts";
 import { splitTsInto } from "../events/scan.ts";
 import { Cursor } from "./cursor.ts";
-import { Head, compareIntTokens, setIdKey } from "./order.ts";
-import { SEAL_BLOCK, type SealedReader, type SealedWriter } from "./tempfile.ts";
+import { Head, compareIntTokens, setIdKey } from "../events/order.ts";
+import { SEAL_BLOCK, type SealedReader, type SealedWriter } from "../io/tempfile.ts";
 import { grown } from "../typed.ts";
 
 export const RECORD_HEADER = 32;

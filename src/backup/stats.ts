@@ -15,8 +15,8 @@ import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/l
 import { asciiText, EventFlag, idKey, newEventFields, scanEventLine, ScanError, splitTsInto } from "../events/scan.ts";
 import { KNOWN_SERVICES } from "../events/id.ts";
 import { usageError } from "../errors.ts";
-import { IdIndex, MAX_INPUTS } from "../restore/idindex.ts";
-import { bomLength } from "../restore/validate.ts";
+import { IdIndex, MAX_INPUTS } from "../events/idindex.ts";
+import { bomLength } from "../events/validate.ts";
 import { openBackup, tapStream, type InputKind, type OpenOptions } from "./open.ts";
 import { SERVICE_ORDER } from "./verify.ts";
 

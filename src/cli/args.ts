@@ -1,5 +1,6 @@
 import type { ArgDef, ArgsDef } from "citty";
 import { usageError } from "../errors.ts";
+import type { DiscoveryOptions } from "../mesh/discovery.ts";
 
 /** Who we act as. The soul can also come from NARA_SOUL (see identity/load.ts). */
 export const identityArgs = {
@@ -36,6 +37,12 @@ export const discoveryArgs = {
     valueHint: "port",
   },
 } as const satisfies ArgsDef;
+
+/** discoveryArgs as the options of src/mesh/discovery.ts (the port checked here). */
+export function discoveryOptions(args: { peers?: string; "peers-file"?: string; "tailscale-socket"?: string; "mesh-port"?: string }): DiscoveryOptions {
+  const port = args["mesh-port"] === undefined ? undefined : parseIntArg(args["mesh-port"], "--mesh-port", { min: 1, max: 65535 });
+  return { peers: args.peers, peersFile: args["peers-file"], socket: args["tailscale-socket"], port };
+}
 
 /** How much we say on stderr, and whether stdout carries JSON. */
 export const outputArgs = {

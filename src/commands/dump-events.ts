@@ -2,7 +2,7 @@ import { existsSync, realpathSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { discoveryArgs, identityArgs, outputArgs, outputOptions, parseDuration, lineArgs, parseIntArg, parseMaxLineBytes, parseSize } from "../cli/args.ts";
+import { discoveryArgs, discoveryOptions, identityArgs, outputArgs, outputOptions, parseDuration, lineArgs, parseIntArg, parseMaxLineBytes, parseSize } from "../cli/args.ts";
 import { createLog, type Log } from "../cli/log.ts";
 import { createProgress, formatBytes, formatDuration, formatRate, progressEnabled } from "../cli/progress.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
@@ -93,7 +93,7 @@ export default defineCommand({
     return withMesh(args, log, (mesh) => dump(mesh));
 
     async function dump(mesh: MeshContext): Promise<number> {
-      const found = await discoverPeers(args, mesh.session);
+      const found = await discoverPeers(discoveryOptions(args), mesh.session);
       for (const s of found.skipped) log.info(`skipped ${s.name}: ${s.reason}`);
       if (found.peers.length === 0) throw noPeersError(found);
       if (mesh.session) log.info(`connected: ${found.peers.length} nara(s)`);

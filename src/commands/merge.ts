@@ -5,7 +5,7 @@ import { createProgress, formatBytes, formatDuration, progressEnabled } from "..
 import { defaultMaxMemory, mergeBackups, type MergeSummary } from "../backup/merge.ts";
 import { ExitCode, usageError } from "../errors.ts";
 import { parseCompression } from "../io/output.ts";
-import { loadRestoreIdentity } from "../restore/identity.ts";
+import { loadRestoreIdentity } from "../identity/signer.ts";
 
 export default defineCommand({
   meta: {

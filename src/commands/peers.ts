@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { ExitCode } from "../errors.ts";
-import { discoveryArgs, identityArgs, outputArgs, outputOptions } from "../cli/args.ts";
+import { discoveryArgs, discoveryOptions, identityArgs, outputArgs, outputOptions } from "../cli/args.ts";
 import { createLog } from "../cli/log.ts";
 import { loadIdentity } from "../identity/load.ts";
 import { discoverPeers, noPeersError, type Peer, type Skipped } from "../mesh/discovery.ts";
@@ -20,7 +20,7 @@ export default defineCommand({
       log.info(`the soul is bonded to ${identity.name} (nara ID ${identity.naraId})`);
     }
     return withMesh(args, log, async (mesh) => {
-      const found = await discoverPeers(args, mesh.session);
+      const found = await discoverPeers(discoveryOptions(args), mesh.session);
       const json = { ...found, mesh: meshJson(mesh, found.peers.map((p) => p.name)) };
       process.stdout.write(out.json ? `${JSON.stringify(json, null, 2)}\n` : renderTable(found.peers, found.skipped));
       if (found.peers.length === 0) throw noPeersError(found);

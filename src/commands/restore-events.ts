@@ -5,7 +5,7 @@ import { createProgress, formatBytes, formatDuration } from "../cli/progress.ts"
 import { ExitCode, NaraError } from "../errors.ts";
 import { KNOWN_SERVICES } from "../events/id.ts";
 import { isEmptyFilter, parseFilter } from "../restore/filter.ts";
-import { describeSigner, loadRestoreIdentity } from "../restore/identity.ts";
+import { describeSigner, loadRestoreIdentity } from "../identity/signer.ts";
 import { displayUrl, importUrl, naraBaseUrl } from "../restore/import.ts";
 import { restoreEvents, type InvalidLine, type RestoreSummary } from "../restore/restore.ts";
 import { loadDecryptSoul } from "../io/seed.ts";

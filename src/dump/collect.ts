@@ -1,5 +1,5 @@
 import { EventFlag, compactJson } from "../events/scan.ts";
-import { EntryIndex, hexStringWords, wordsHex } from "./idtable.ts";
+import { EntryIndex, hexStringWords, wordsHex } from "../events/idtable.ts";
 import { STRING_ID, type PageBatch } from "./messages.ts";
 import { grown } from "../typed.ts";
 

@@ -2,7 +2,7 @@ import { describeError } from "../errors.ts";
 import type { Identity } from "../identity/soul.ts";
 import { signRequest, verifyResponse } from "../mesh/auth.ts";
 import { EventFlag, ScanError, idKey, scanSyncPage, splitTsInto, type SyncPage } from "../events/scan.ts";
-import { hexWords } from "./idtable.ts";
+import { hexWords } from "../events/idtable.ts";
 import type { Backlog } from "./budget.ts";
 import { lowerFloor, type TsFloor } from "./collect.ts";
 import { advance, newStream, peerFloor, steal, type Stream } from "./streams.ts";

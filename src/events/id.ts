@@ -40,8 +40,6 @@ export const PAYLOAD_KEY: Readonly<Record<string, PayloadKey>> = Object.freeze(
 /** The services whose content string we know; newer peers may add others. */
 export const KNOWN_SERVICES: ReadonlySet<string> = new Set(Object.keys(PAYLOAD_KEY));
 
-export const payloadKeyOf = (svc: string): PayloadKey | undefined => PAYLOAD_KEY[svc];
-
 // ---------------------------------------------------------------- content
 
 const str = (p: Payload, k: string): string => goString(p[k], k);

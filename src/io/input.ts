@@ -237,6 +237,3 @@ function counted(src: ReadableStream<Uint8Array>, onRead: (n: number) => void): 
     { highWaterMark: 0 },
   );
 }
-
-/** Magic bytes of the encrypted format, for tools that want to say "encrypted" without opening. */
-export const ENCRYPTED_MAGIC = MAGIC;

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import { NaraError, ExitCode, usageError } from "../errors.ts";
 import { MESH_PORT } from "./auth.ts";
 import { BodyTooLarge, formatCap, readText } from "../io/body.ts";
-import { parseIntArg } from "../cli/args.ts";
 
 export type PeerSource = "static" | "file" | "tailscale";
 
@@ -227,7 +226,8 @@ export async function discoverTailscale(opts: {
   return { peers, skipped };
 }
 
-export type DiscoveryArgs = { peers?: string; "peers-file"?: string; "tailscale-socket"?: string; "mesh-port"?: string };
+/** Where peers come from: a static list (inline, file) or a tailscaled socket and the naras' mesh port. */
+export type DiscoveryOptions = { peers?: string; peersFile?: string; socket?: string; port?: number };
 
 /**
  * Static peers when --peers or --peers-file is given (file first, then
@@ -235,11 +235,11 @@ export type DiscoveryArgs = { peers?: string; "peers-file"?: string; "tailscale-
  * the file), else Tailscale: the joined mesh's daemon when given, else the
  * host's. Static lists are taken as written. May return no peers; see resolvePeers.
  */
-export async function discoverPeers(args: DiscoveryArgs, mesh?: { socket: string }): Promise<Discovery & { via: "static" | "tailscale" }> {
-  if (args.peers !== undefined || args["peers-file"] !== undefined) {
+export async function discoverPeers(args: DiscoveryOptions, mesh?: { socket: string }): Promise<Discovery & { via: "static" | "tailscale" }> {
+  if (args.peers !== undefined || args.peersFile !== undefined) {
     const byName = new Map<string, Peer>();
     const listed = [
-      ...(args["peers-file"] !== undefined ? readPeersFile(args["peers-file"]) : []),
+      ...(args.peersFile !== undefined ? readPeersFile(args.peersFile) : []),
       ...(args.peers !== undefined ? parsePeerList(args.peers) : []),
     ];
     for (const peer of listed) {
@@ -248,13 +248,12 @@ export async function discoverPeers(args: DiscoveryArgs, mesh?: { socket: string
     }
     return { peers: [...byName.values()], skipped: [], via: "static" };
   }
-  const port = args["mesh-port"] === undefined ? MESH_PORT : parseIntArg(args["mesh-port"], "--mesh-port", { min: 1, max: 65535 });
-  const found = await discoverTailscale({ socket: mesh?.socket ?? args["tailscale-socket"], port });
+  const found = await discoverTailscale({ socket: mesh?.socket ?? args.socket, port: args.port ?? MESH_PORT });
   return { ...found, via: "tailscale" };
 }
 
 /** discoverPeers, refusing an empty result: a backup of nobody is not a backup. */
-export async function resolvePeers(args: DiscoveryArgs, mesh?: { socket: string }): Promise<Discovery & { via: "static" | "tailscale" }> {
+export async function resolvePeers(args: DiscoveryOptions, mesh?: { socket: string }): Promise<Discovery & { via: "static" | "tailscale" }> {
   const found = await discoverPeers(args, mesh);
   if (found.peers.length === 0) throw noPeersError(found);
   return found;

@@ -4,7 +4,7 @@
  * minutes off, or the signature was damaged on the way.
  */
 import { ExitCode, NaraError } from "../errors.ts";
-import { describeSigner, type RestoreIdentity } from "./identity.ts";
+import { describeSigner, type RestoreIdentity } from "../identity/signer.ts";
 
 export type RefusalCause = "clock" | "soul" | "signature" | "unknown";
 

@@ -4,15 +4,7 @@
  * BigInt on their exact decimal text: ts is above 2^53.
  */
 import { usageError } from "../errors.ts";
-
-/** What the filters look at, as validate.ts extracts it. */
-export type FilterFields = {
-  svc: string;
-  /** The exact decimal text of ts (Unix nanoseconds). */
-  tsText: string;
-  /** Names (and nara IDs) the event is about: emitter, actor, target, subject, observer, From. */
-  naras: readonly string[];
-};
+import type { FilterFields } from "../events/validate.ts";
 
 export type EventFilter = {
   services?: ReadonlySet<string>;

@@ -11,9 +11,9 @@
  * WINDOW chunks of the second half, then at the main thread's pace).
  */
 import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
-import type { FilterFields } from "./filter.ts";
-import { lineCrc } from "./linecheck.ts";
-import { validateLine } from "./validate.ts";
+import type { FilterFields } from "../events/validate.ts";
+import { lineCrc } from "../events/linecheck.ts";
+import { validateLine } from "../events/validate.ts";
 
 /** Records per chunk, and chunks the worker may be ahead by. */
 export const CHUNK_RECORDS = 16384;

@@ -23,12 +23,12 @@ import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/l
 import { Batch, signBatch } from "./batch.ts";
 import { refusalError } from "./diagnose.ts";
 import { matches, type EventFilter } from "./filter.ts";
-import { IdIndex, LineBits, MAX_INPUTS } from "./idindex.ts";
-import { leadingFields, lineCrc, LineHashes } from "./linecheck.ts";
+import { IdIndex, LineBits, MAX_INPUTS } from "../events/idindex.ts";
+import { leadingFields, lineCrc, LineHashes } from "../events/linecheck.ts";
 import { InFlight } from "./pipeline.ts";
 import { displayUrl, formatMs, naraBaseUrl, sendBatch, type Attempt, type FetchLike } from "./import.ts";
-import type { RestoreIdentity } from "./identity.ts";
-import { bomLength, validateLine } from "./validate.ts";
+import type { RestoreIdentity } from "../identity/signer.ts";
+import { bomLength, validateLine } from "../events/validate.ts";
 import { openInput, sniff } from "../io/input.ts";
 import { recordOf, splitPoint, startChecker, type CheckedLine } from "./parallel.ts";
 import type { SeedSource } from "../io/encrypt.ts";

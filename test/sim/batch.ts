@@ -3,7 +3,7 @@
  * raw events (every one counted as new to the worker), for feeding the
  * collector directly: test/collect.test.ts and bench/stages.ts.
  */
-import { hexWords } from "../../src/dump/idtable.ts";
+import { hexWords } from "../../src/events/idtable.ts";
 import { STRING_ID, type PageBatch } from "../../src/dump/messages.ts";
 import { newEventFields, scanEventAt, splitTsInto } from "../../src/events/scan.ts";
 

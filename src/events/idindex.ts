@@ -9,7 +9,7 @@
  * goes to an ordinary Map.
  */
 
-import { hexTextWords } from "../dump/idtable.ts";
+import { hexTextWords } from "./idtable.ts";
 
 const WORDS = 6; // id (4 words), meta, line
 const META_SIGNED = 1 << 16;

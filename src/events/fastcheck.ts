@@ -13,9 +13,9 @@
  * key, a type error, a missing id or payload) returns null and the caller
  * asks parseEvent, which also words the error.
  */
-import { newEventFields, scanEventLine, ScanError, type EventFields } from "../events/scan.ts";
-import { SYNC_EVENT, type GoField, type GoStruct } from "../events/schema.ts";
-import { KNOWN_SERVICES, PAYLOAD_KEY } from "../events/id.ts";
+import { newEventFields, scanEventLine, ScanError, type EventFields } from "./scan.ts";
+import { SYNC_EVENT, type GoField, type GoStruct } from "./schema.ts";
+import { KNOWN_SERVICES, PAYLOAD_KEY } from "./id.ts";
 import { internedText, latin1Text } from "./linecheck.ts";
 
 export type FastEvent = { id: string; tsText: string; svc: string; signed: boolean };

@@ -1,5 +1,5 @@
-import { loadSoul, type SoulSource } from "../identity/load.ts";
-import { Identity, decodeSoul, parseSoul } from "../identity/soul.ts";
+import { loadSoul, type SoulSource } from "./load.ts";
+import { Identity, decodeSoul, parseSoul } from "./soul.ts";
 
 /** Who signs the import batches: always the target nara's own soul. */
 export type RestoreIdentity = {

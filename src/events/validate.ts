@@ -9,10 +9,18 @@
  * plain cases several times faster, and everything else goes to parseEvent.
  */
 import { isUtf8 } from "node:buffer";
-import { EventParseError, KNOWN_SERVICES, PAYLOAD_KEY, parseEvent } from "../events/id.ts";
-import type { Payload } from "../events/schema.ts";
+import { EventParseError, KNOWN_SERVICES, PAYLOAD_KEY, parseEvent } from "./id.ts";
+import type { Payload } from "./schema.ts";
 import { fastCheck, ScanError } from "./fastcheck.ts";
-import type { FilterFields } from "./filter.ts";
+
+/** What the restore filters (--service, --since, --until, --nara) look at. */
+export type FilterFields = {
+  svc: string;
+  /** The exact decimal text of ts (Unix nanoseconds). */
+  tsText: string;
+  /** Names (and nara IDs) the event is about: emitter, actor, target, subject, observer, From. */
+  naras: readonly string[];
+};
 
 export type ValidEvent = FilterFields & {
   ok: true;
@@ -99,13 +107,4 @@ export function slowCheck(text: string, withNaras: boolean): LineCheck {
 /** A UTF-8 byte order mark at the start of a file: not part of the first event. */
 export function bomLength(buf: Uint8Array, start: number, end: number): number {
   return end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf ? 3 : 0;
-}
-
-/** First bytes of compressed files, to say "decompress first" instead of "not JSON". */
-export function compressionOf(head: Uint8Array): "gzip" | "zstd" | "xz" | "bzip2" | undefined {
-  if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
-  if (head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58) return "xz";
-  if (head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return "bzip2";
-  return undefined;
 }

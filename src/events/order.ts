@@ -7,7 +7,7 @@
  * 32-bit words: no string per event, and comparing the words gives the
  * order of the strings. Other ids keep their string key (idKey).
  */
-import { idKey } from "../events/scan.ts";
+import { idKey } from "./scan.ts";
 
 const EMPTY = Buffer.alloc(0);
 /** Above this |hi| (the digits before the last nine) a double no longer holds them exactly. */
