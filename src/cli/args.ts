@@ -51,6 +51,24 @@ export const outputArgs = {
   json: { type: "boolean", description: "machine-readable JSON on stdout" },
 } as const satisfies ArgsDef;
 
+/** outputArgs whose --json says what it prints, and where (a summary on stderr, a report on stdout). */
+export const outputArgsWith = (json: string) =>
+  ({ ...outputArgs, json: { type: "boolean", description: json } }) as const satisfies ArgsDef;
+
+/**
+ * The backups a command reads. Any number of them: citty has no variadic
+ * positional, so they are read from args._ (src/cli.ts does not reject the
+ * extra words).
+ */
+export const filesArg = (description: string) => ({
+  files: { type: "positional", required: false, description, valueHint: "FILE...", variadic: true } as {
+    type: "positional";
+    required: false;
+    description: string;
+    valueHint: string;
+  },
+});
+
 export type OutputOptions = { verbose: boolean; quiet: boolean; json: boolean };
 
 /** Reads outputArgs from parsed citty args; --verbose with --quiet is a contradiction. */

@@ -2,8 +2,9 @@
 import type { ArgsDef } from "citty";
 import { usageError } from "../errors.ts";
 import { isLoopback, LOOPBACK_WARNING, stashBaseUrl } from "../stash/http.ts";
-import { outputArgs, outputOptions, parseDuration, type OutputOptions } from "./args.ts";
-import { createLog, type Log } from "./log.ts";
+import { outputArgsWith, parseDuration, type OutputOptions } from "./args.ts";
+import type { Log } from "./log.ts";
+import { commandSetup } from "./setup.ts";
 
 export const stashUrlArg = {
   "nara-url": {
@@ -14,17 +15,12 @@ export const stashUrlArg = {
   },
 } as const satisfies ArgsDef;
 
-export const stashOutputArgs = {
-  ...outputArgs,
-  json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
-} as const satisfies ArgsDef;
+export const stashOutputArgs = outputArgsWith("print the summary as one JSON object on stderr");
 
 export type StashSetup = { out: OutputOptions; log: Log; baseUrl: string; timeoutMs: number; warnIfRemote(): void };
 
 export function stashSetup(args: { "nara-url": string; timeout: string; verbose?: boolean; quiet?: boolean; json?: boolean }): StashSetup {
-  const out = outputOptions(args);
-  // With --json the summary is what scripts read on stderr: only warnings besides it, unless --verbose.
-  const log = createLog({ ...out, quiet: out.quiet || (out.json && !out.verbose) });
+  const { out, log } = commandSetup(args);
   const baseUrl = stashBaseUrl(args["nara-url"]);
   const timeoutMs = parseDuration(args.timeout, "--timeout");
   if (timeoutMs <= 0) throw usageError("--timeout must be more than 0");
