@@ -1,3 +1,4 @@
+import { abortableSleep, backoffDelay } from "../io/retry.ts";
 import { describeError } from "../errors.ts";
 import type { Identity } from "../identity/soul.ts";
 import { signRequest, verifyResponse } from "../mesh/auth.ts";
@@ -654,25 +655,11 @@ async function withRetries<T>(
       return await attempt();
     } catch (err) {
       if (!(err instanceof Retryable) || signal.aborted) throw err;
-      const base = Math.min(settings.maxBackoffMs, settings.backoffMs * 2 ** (n - 1));
-      const delay = Math.round(base / 2 + Math.random() * (base / 2));
+      const delay = backoffDelay(n, settings.backoffMs, settings.maxBackoffMs);
       if (now() + delay >= deadline) throw new Error(`${err.message} (gave up after ${n} attempt(s): the peer's time is up)`);
       onRetry(err, n, delay);
-      await sleep(delay, signal);
+      await abortableSleep(delay, signal);
+      if (signal.aborted) throw signal.reason;
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -2,6 +2,7 @@
  * POST /api/events/import: one attempt with a timeout, classified; and a
  * batch sent with retries, signed afresh before every attempt.
  */
+import { abortableSleep, backoffDelay } from "../io/retry.ts";
 import { parseNaraUrl } from "../mesh/nara-url.ts";
 import { BodyTooLarge, formatCap, readText, SMALL_BODY_BYTES } from "../io/body.ts";
 import type { Identity } from "../identity/soul.ts";
@@ -183,25 +184,6 @@ export type RetryOptions = {
 };
 
 export type SendResult = { last: Attempt; attempts: number; failures: Attempt[] };
-
-/** Exponential backoff with jitter in [delay/2, delay]. */
-export function backoffDelay(attempt: number, base: number, max: number, random: () => number = Math.random): number {
-  const full = Math.min(max, base * 2 ** Math.min(attempt - 1, 30));
-  return Math.round(full / 2 + (full / 2) * random());
-}
-
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 /**
  * Sends one batch until it is accepted, refused (403), rejected (other 4xx),
