@@ -45,3 +45,12 @@ export function describeError(err: unknown): string {
   const own = err.message || err.name;
   return cause === undefined ? own : `${own}: ${describeError(cause)}`;
 }
+
+/** Why a file could not be read, in words (the Node error code when there are none). */
+export function fileErrorReason(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  return code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (code ?? "unreadable");
+}
+
+/** `cannot read WHAT: no such file` (or the other reasons), as a usage error: the user named the file. */
+export const unreadableFile = (what: string, err: unknown, hint?: string): NaraError => usageError(`cannot read ${what}: ${fileErrorReason(err)}`, hint);

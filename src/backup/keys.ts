@@ -9,7 +9,7 @@
  */
 import type { KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { ExitCode, NaraError, usageError } from "../errors.ts";
+import { usageError, unreadableFile } from "../errors.ts";
 import { ed25519PublicKey, edVerifyRaw, fromBase64 } from "../identity/crypto.ts";
 
 /** Decodes a Base64 signature as Go's StdEncoding does; null unless it is 64 bytes. */
@@ -69,10 +69,7 @@ export function loadKeysFile(path: string): Map<string, string> {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    throw new NaraError(`cannot read the keys file ${path}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (code ?? String(err))}`, {
-      exitCode: ExitCode.usage,
-    });
+    throw unreadableFile(`the keys file ${path}`, err);
   }
   return parseKeysText(text, path);
 }

@@ -19,7 +19,7 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExitCode, NaraError, usageError } from "../errors.ts";
+import { ExitCode, NaraError, usageError, unreadableFile } from "../errors.ts";
 import { openInput } from "../io/input.ts";
 import { openOutput, type Compression, type Output } from "../io/output.ts";
 import { type ByteSource, type Cursor, FileSource, type InvalidLine, JsonlCursor, OutOfOrder, StreamSource } from "./cursor.ts";
@@ -229,8 +229,7 @@ export async function mergeBackups(opts: MergeOptions, hooks: MergeHooks = {}): 
     try {
       isDir = statSync(path).isDirectory();
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      throw usageError(`cannot read ${path}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (code ?? "unreadable")}`);
+      throw unreadableFile(path, err);
     }
     if (isDir) throw usageError(`${path} is a directory, not a backup file`);
   }

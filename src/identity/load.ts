@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
-import { NaraError, ExitCode, usageError } from "../errors.ts";
+import { usageError, unreadableFile } from "../errors.ts";
 import { parseSoul, type Identity } from "./soul.ts";
 
 export type SoulSource = "flag" | "env" | "file";
@@ -46,9 +46,7 @@ function readSoulFile(path: string): LoadedSoul {
     mode = statSync(path).mode;
     text = readFileSync(path, "utf8");
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : code ?? "unreadable";
-    throw new NaraError(`cannot read the soul file ${path}: ${why}`, { hint: HOW_TO_GIVE_A_SOUL, exitCode: ExitCode.usage });
+    throw unreadableFile(`the soul file ${path}`, err, HOW_TO_GIVE_A_SOUL);
   }
   const soul = text.trim();
   if (!soul) throw usageError(`the soul file ${path} is empty`, HOW_TO_GIVE_A_SOUL);

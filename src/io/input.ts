@@ -5,7 +5,7 @@
  * bounded by a chunk or two, whatever the size of the input.
  */
 import { statSync } from "node:fs";
-import { ExitCode, NaraError, usageError } from "../errors.ts";
+import { ExitCode, NaraError, usageError, unreadableFile } from "../errors.ts";
 import { Decryptor, isEncrypted, MAGIC, type SeedSource } from "./encrypt.ts";
 
 export type InputKind = { compression: "none" | "gzip" | "zstd"; encrypted: boolean };
@@ -50,8 +50,7 @@ export async function openInput(path: string, opts: InputOptions = {}): Promise<
     try {
       st = statSync(path);
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      throw usageError(`cannot read ${name}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (code ?? "unreadable")}`);
+      throw unreadableFile(name, err);
     }
     if (st.isDirectory()) throw usageError(`${name} is a directory, not a backup file`);
     // A socket (e.g. /dev/stdin when stdin is one) cannot be opened by path; "-" reads it.

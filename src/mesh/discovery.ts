@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { NaraError, ExitCode, usageError } from "../errors.ts";
+import { NaraError, ExitCode, usageError, unreadableFile } from "../errors.ts";
 import { MESH_PORT } from "./auth.ts";
 import { BodyTooLarge, formatCap, readText } from "../io/body.ts";
 
@@ -82,8 +82,7 @@ export function readPeersFile(path: string): Peer[] {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    const code = (err as { code?: string }).code ?? "unreadable";
-    throw usageError(`cannot read the peers file ${path}: ${code === "ENOENT" ? "no such file" : code}`);
+    throw unreadableFile(`the peers file ${path}`, err);
   }
   const peers: Peer[] = [];
   for (const [i, raw] of text.split(/\r?\n/).entries()) {

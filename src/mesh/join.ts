@@ -6,7 +6,7 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { randomInt } from "node:crypto";
-import { ExitCode, NaraError, usageError } from "../errors.ts";
+import { ExitCode, NaraError, usageError, unreadableFile } from "../errors.ts";
 import { daemonStatus, localApiPost, type DaemonStatus } from "./localapi.ts";
 import { findTailscaled, spawnTailscaled, stopTailscaled, type Daemon } from "./tailscaled.ts";
 
@@ -22,8 +22,7 @@ export function readAuthKey(keyFile: string | undefined): string {
     try {
       key = readFileSync(keyFile, "utf8").trim();
     } catch (err) {
-      const code = (err as { code?: string }).code ?? "unreadable";
-      throw usageError(`cannot read --auth-key-file ${keyFile}: ${code === "ENOENT" ? "no such file" : code}`);
+      throw unreadableFile(`--auth-key-file ${keyFile}`, err);
     }
     if (!key) throw usageError(`--auth-key-file ${keyFile} is empty`, KEY_HINT);
   } else {

@@ -18,7 +18,7 @@
 import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExitCode, NaraError, usageError } from "../errors.ts";
+import { ExitCode, NaraError, usageError, unreadableFile } from "../errors.ts";
 import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
 import { Batch, signBatch } from "./batch.ts";
 import { refusalError } from "./diagnose.ts";
@@ -628,8 +628,7 @@ function fileSource(path: string): Source {
   try {
     st = statSync(path);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    throw usageError(`cannot read ${path}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (code ?? "unreadable")}`);
+    throw unreadableFile(path, err);
   }
   if (st.isDirectory()) throw usageError(`${path} is a directory, not a backup file`);
   return { name: path, path, size: st.size };
