@@ -10,7 +10,7 @@ import { refusalCause, refusalError } from "../src/restore/diagnose.ts";
 import { keypairFromSoul } from "../src/identity/signer.ts";
 import { fastCheck } from "../src/events/fastcheck.ts";
 import { bomLength, slowCheck, validateLine } from "../src/events/validate.ts";
-import { plannedServices } from "../src/restore/restore.ts";
+import { plannedServices } from "../src/restore/plan.ts";
 import { edVerify, sha256 } from "../src/identity/crypto.ts";
 import { rawEventsOf } from "./sim/peer.ts";
 import { generateEvents, generateNaras, Rng } from "./sim/generate.ts";

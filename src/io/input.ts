@@ -4,7 +4,7 @@
  * its first bytes, never by its name. Everything is a stream: memory stays
  * bounded by a chunk or two, whatever the size of the input.
  */
-import { statSync } from "node:fs";
+import { statSync, type Stats } from "node:fs";
 import { ExitCode, NaraError, usageError, unreadableFile } from "../errors.ts";
 import { Decryptor, isEncrypted, MAGIC, type SeedSource } from "./encrypt.ts";
 
@@ -33,6 +33,18 @@ export function sniff(head: Uint8Array): "encrypted" | "zstd" | "gzip" | "xz" | 
   return "none";
 }
 
+/** Stats a backup named on the command line: it must be there, readable, and not a directory. */
+export function statBackup(path: string, name = path): Stats {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    throw unreadableFile(name, err);
+  }
+  if (st.isDirectory()) throw usageError(`${name} is a directory, not a backup file`);
+  return st;
+}
+
 /**
  * Opens `path` ("-" = stdin) and returns its decoded content as a stream.
  * An encrypted input is decrypted with `opts.soul()` (its header and first
@@ -46,13 +58,7 @@ export async function openInput(path: string, opts: InputOptions = {}): Promise<
   let raw: ReadableStream<Uint8Array>;
   if (path === "-") raw = Bun.stdin.stream();
   else {
-    let st;
-    try {
-      st = statSync(path);
-    } catch (err) {
-      throw unreadableFile(name, err);
-    }
-    if (st.isDirectory()) throw usageError(`${name} is a directory, not a backup file`);
+    const st = statBackup(path, name);
     // A socket (e.g. /dev/stdin when stdin is one) cannot be opened by path; "-" reads it.
     if (st.isSocket()) throw usageError(`cannot read ${name}: it is a socket`, 'use "-" to read standard input');
     raw = Bun.file(path).stream();

@@ -1,0 +1,219 @@
+/**
+ * Pass 1 of a restore: read every input once, validate every line and
+ * decide, per line, whether it is sent: valid, the chosen copy of its ID (a
+ * signed copy beats an unsigned one, otherwise the first wins) and selected
+ * by the filters. What it keeps is a compact ID index and one bit per line,
+ * never the events; then the send plan (counts, batches, services) follows.
+ * If any line is invalid nothing is sent (unless skipInvalid).
+ */
+import { ExitCode, NaraError } from "../errors.ts";
+import { IdIndex, LineBits } from "../events/idindex.ts";
+import { DEFAULT_MAX_LINE_BYTES, longLineReason } from "../events/lines.ts";
+import { lineCrc, LineHashes } from "../events/linecheck.ts";
+import { bomLength, validateLine } from "../events/validate.ts";
+import { interrupted, invalidInputError } from "./diagnose.ts";
+import { matches } from "./filter.ts";
+import { PARALLEL_CHECK_BYTES, type RestoreOptions } from "./options.ts";
+import { recordOf, startChecker, type CheckedLine } from "./parallel.ts";
+import { plainSplit, readLines, type Source } from "./sources.ts";
+import type { InputReport, RestoreHooks, RestoreSummary } from "./summary.ts";
+
+export const HEY_THERE = "hey-there";
+
+/** What pass 1 keeps, per source, for the send passes: which lines are sent and what they were. */
+export type Selection = {
+  /** The selected lines. */
+  bits: LineBits[];
+  /** The selected hey-there lines (sent in pass 2; pass 3 sends bits minus these). */
+  heyBits: LineBits[];
+  /** Per selected line: its CRC-32 (what the send passes trust). */
+  crcs: LineHashes[];
+  /** The selected lines the fast check answered (their leading fields can be read again without validating). */
+  plain: LineBits[];
+  /** The last selected hey-there line (pass 2 reads no further). */
+  lastHeyThere: number[];
+  /** Selected events in all, --skip included, and the hey-there ones among them. */
+  total: number;
+  heyThere: number;
+};
+
+/**
+ * Pass 1 and the plan, into `summary`. Returns what to send, or undefined
+ * when nothing is (interrupted, invalid input, nothing selected): then
+ * `summary` says why.
+ */
+export async function planRestore(sources: Source[], opts: RestoreOptions, hooks: RestoreHooks, summary: RestoreSummary): Promise<Selection | undefined> {
+  const filter = opts.filter ?? {};
+  const skip = opts.skip ?? 0;
+  // Sized for the events the inputs' bytes suggest (~256 bytes each, more when compressed): no regrowing on the way.
+  const index = new IdIndex(Math.min(sources.reduce((n, src) => n + src.size, 0) / 256, 1 << 20));
+  const bits = sources.map(() => new LineBits());
+  const heyBits = sources.map(() => new LineBits());
+  const crcs = sources.map(() => new LineHashes());
+  const plain = sources.map(() => new LineBits());
+  const keep = (i: number, line: number, crc: number, isPlain: boolean) => {
+    bits[i]!.set(line, true);
+    crcs[i]!.set(line, crc);
+    if (isPlain) plain[i]!.set(line, true);
+  };
+  const services = new Map<string, number>();
+  const lastHeyThere = sources.map(() => 0);
+  const withNaras = filter.naras !== undefined;
+  let linesRead = 0;
+  /** Raw bytes (compressed or encrypted as stored), to compare with the sizes of the sources. */
+  let bytesRead = 0;
+  const totalBytes = sources.reduce((n, s) => n + s.size, 0);
+  for (let i = 0; i < sources.length; i++) {
+    const src = sources[i]!;
+    const report: InputReport = { name: src.name, lines: 0, valid: 0, invalid: 0 };
+    summary.inputs.push(report);
+    /** Takes one checked line in, in file order: dedup (a signed copy beats an unsigned one, else the first wins) and filters. */
+    const accept = (line: number, v: CheckedLine, crc: () => number) => {
+      report.valid++;
+      const selected = matches(filter, v);
+      const old = index.get(v.id);
+      if (old === undefined) {
+        index.set(v.id, { input: i, line, signed: v.signed, selected });
+        if (selected) {
+          keep(i, line, crc(), v.plain);
+          services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
+          if (v.svc === HEY_THERE) {
+            heyBits[i]!.set(line, true);
+            lastHeyThere[i] = line;
+          }
+        }
+        return;
+      }
+      summary.duplicatesInInput++;
+      if (old.signed || !v.signed) return;
+      // A signed copy replaces an unsigned one (copies of an ID share their service).
+      if (old.selected) {
+        bits[old.input]!.set(old.line, false);
+        heyBits[old.input]!.set(old.line, false);
+        services.set(v.svc, services.get(v.svc)! - 1);
+      }
+      index.set(v.id, { input: i, line, signed: true, selected });
+      if (selected) {
+        keep(i, line, crc(), v.plain);
+        services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
+        if (v.svc === HEY_THERE) {
+          heyBits[i]!.set(line, true);
+          lastHeyThere[i] = Math.max(lastHeyThere[i]!, line);
+        }
+      }
+    };
+    const invalid = (line: number, reason: string) => {
+      report.invalid++;
+      hooks.onInvalid?.({ input: src.name, line, reason });
+    };
+    // A large plain file: its second half is checked by a worker meanwhile (parallel.ts).
+    const split = !withNaras && src.size >= (opts.parallelCheckBytes ?? PARALLEL_CHECK_BYTES) ? await plainSplit(src) : undefined;
+    let nearLines = 0;
+    let farBytes = 0;
+    const checker =
+      split === undefined
+        ? undefined
+        : startChecker({ path: src.path, start: split, end: src.size, withTs: filter.since !== undefined || filter.until !== undefined, maxLineBytes: opts.maxLineBytes }, (c) => {
+            bytesRead += c.bytes - farBytes;
+            farBytes = c.bytes;
+            let bad = 0;
+            for (let k = 0; k < c.count; k++) {
+              const line = nearLines + c.line[k]!;
+              while (bad < c.invalid.length && c.invalid[bad]!.line < c.line[k]!) invalid(nearLines + c.invalid[bad]!.line, c.invalid[bad++]!.reason);
+              const v = recordOf(c, k);
+              accept(line, v, () => v.crc);
+            }
+            while (bad < c.invalid.length) invalid(nearLines + c.invalid[bad]!.line, c.invalid[bad++]!.reason);
+            report.lines += c.count + c.invalid.length;
+            linesRead += c.count + c.invalid.length;
+            hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
+          });
+    try {
+      nearLines = await readLines(
+        src,
+        opts,
+        (buf, s, e, line) => {
+          report.lines++;
+          if (++linesRead % 16384 === 0) hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
+          if (line === 1) s += bomLength(buf, s, e);
+          const v = validateLine(buf, s, e, { withNaras });
+          if (!v.ok) return invalid(line, v.reason);
+          accept(line, v, () => lineCrc(buf, s, e));
+        },
+        (n) => {
+          bytesRead += n;
+        },
+        split,
+        (line, bytes) => {
+          report.lines++;
+          invalid(line, longLineReason(bytes, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES));
+        },
+      );
+      if (checker && !opts.signal?.aborted) await checker.ready();
+    } catch (err) {
+      throw err instanceof NaraError ? err : new NaraError(`cannot read ${src.name}`, { cause: err, exitCode: ExitCode.internal });
+    } finally {
+      checker?.stop();
+    }
+    summary.lines += report.lines;
+    summary.valid += report.valid;
+    summary.invalid += report.invalid;
+    if (opts.signal?.aborted) {
+      interrupted(summary);
+      return undefined;
+    }
+  }
+  hooks.onScan?.({ lines: linesRead, bytes: totalBytes, totalBytes });
+  if (summary.lines === 0) hooks.onWarn?.(`no events in ${sources.map((s) => s.name).join(", ")}: the input is empty`);
+  summary.unique = index.size;
+  const selectedTotal = bits.reduce((n, b) => n + b.count, 0);
+  summary.filtered = summary.unique - selectedTotal;
+  summary.skipped = Math.min(skip, selectedTotal);
+  summary.toSend = selectedTotal - summary.skipped;
+  const heyThereTotal = services.get(HEY_THERE) ?? 0;
+  hooks.onDebug?.(
+    `validated ${summary.lines} lines: ${summary.unique} distinct events, ${summary.duplicatesInInput} repeated, ` +
+      `${summary.invalid} invalid; ID index ~${Math.round(index.bytes / 1048576)} MiB`,
+  );
+
+  if (summary.invalid > 0 && !opts.skipInvalid) {
+    summary.failure = invalidInputError(summary.invalid);
+    summary.exitCode = summary.failure.exitCode;
+    return undefined;
+  }
+
+  // Per-service counts of what is sent, --skip applied in send order.
+  const planServices = plannedServices(services, heyThereTotal, summary.skipped);
+  summary.services = planServices;
+  summary.batchesPlanned = Math.ceil(summary.toSend / opts.batchSize);
+  hooks.onPlan?.({
+    toSend: summary.toSend,
+    batches: summary.batchesPlanned,
+    heyThere: Math.max(0, heyThereTotal - summary.skipped),
+    services: planServices,
+  });
+  if (summary.toSend === 0) return undefined;
+  return { bits, heyBits, crcs, plain, lastHeyThere, total: selectedTotal, heyThere: heyThereTotal };
+}
+
+/** Service counts of the send order (hey-there first) once the first `skip` events are left out. */
+export function plannedServices(services: Map<string, number>, heyThere: number, skip: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (skip === 0) {
+    for (const [k, v] of services) if (v > 0) out[k] = v;
+    return out;
+  }
+  // Which services the skipped non-hey-there events belonged to is only known in file order:
+  // report the hey-there part exactly and the rest as a total under "(mixed)" when it is ambiguous.
+  const skipHey = Math.min(skip, heyThere);
+  if (heyThere - skipHey > 0) out[HEY_THERE] = heyThere - skipHey;
+  const restSkip = skip - skipHey;
+  const others = [...services].filter(([k, v]) => k !== HEY_THERE && v > 0);
+  if (restSkip === 0) for (const [k, v] of others) out[k] = v;
+  else {
+    const rest = others.reduce((n, [, v]) => n + v, 0) - restSkip;
+    if (others.length === 1 && rest > 0) out[others[0]![0]] = rest;
+    else if (rest > 0) out["(after --skip, mixed)"] = rest;
+  }
+  return out;
+}
