@@ -6,7 +6,9 @@ import { formatNs, matches, parseFilter, parseTime } from "../src/restore/filter
 import { IdIndex, LineBits } from "../src/events/idindex.ts";
 import { displayUrl, importUrl } from "../src/restore/import.ts";
 import { backoffDelay } from "../src/io/retry.ts";
-import { refusalCause, refusalError } from "../src/restore/diagnose.ts";
+import { countChangedError, interrupted, invalidInputError, refusalCause, refusalError } from "../src/restore/diagnose.ts";
+import { checkSendSettings } from "../src/restore/options.ts";
+import { emptySummary } from "../src/restore/summary.ts";
 import { keypairFromSoul } from "../src/identity/signer.ts";
 import { fastCheck } from "../src/events/fastcheck.ts";
 import { bomLength, slowCheck, validateLine } from "../src/events/validate.ts";
@@ -419,5 +421,44 @@ describe("why a 403", () => {
     const later = refusalError({ ...base, acceptedBatches: 2, error: body("error_stale_ts_403"), url: "http://h/", signer });
     expect(later.exitCode).toBe(ExitCode.partial);
     expect(later.hint).toMatch(/clock/);
+  });
+});
+
+describe("the send settings and the stop texts", () => {
+  test("checkSendSettings: the batch size, in-flight limit and timeout a restore cannot run with", () => {
+    const fails = (s: Parameters<typeof checkSendSettings>[0]): NaraError => {
+      try {
+        checkSendSettings(s);
+      } catch (err) {
+        return err as NaraError;
+      }
+      throw new Error("no error");
+    };
+    expect(() => checkSendSettings({ batchSize: 1, timeoutMs: 1 })).not.toThrow();
+    expect(fails({ batchSize: 0, timeoutMs: 1 }).message).toBe("--batch-size must be at least 1");
+    expect(fails({ batchSize: 1.5, timeoutMs: 1 }).message).toBe("--batch-size must be at least 1");
+    expect(fails({ batchSize: 1, inFlight: 0, timeoutMs: 1 }).message).toBe("--in-flight must be at least 1");
+    const timeout = fails({ batchSize: 1, timeoutMs: 0 });
+    expect(timeout.message).toBe("--timeout must be more than 0");
+    expect(timeout.exitCode).toBe(ExitCode.usage);
+  });
+
+  test("interrupted: resumable only once something was accepted", () => {
+    const none = emptySummary("http://h:8080/api/events/import", false);
+    interrupted(none);
+    expect(none.exitCode).toBe(ExitCode.interrupted);
+    expect(none.failure?.message).toBe("interrupted: nothing restored");
+    const some = { ...emptySummary("http://h:8080/api/events/import", false), sent: 4000, batches: 2, resumeSkip: 4000 };
+    interrupted(some);
+    expect(some.failure?.message).toBe("interrupted: 4000 event(s) restored in 2 batch(es); --skip 4000 resumes");
+    expect(some.failure?.exitCode).toBe(ExitCode.interrupted);
+  });
+
+  test("invalid and changed input: usage before sending, partial once something was sent", () => {
+    expect(invalidInputError(3).message).toBe("3 invalid line(s) in the input: nothing was sent");
+    expect(invalidInputError(3).exitCode).toBe(ExitCode.usage);
+    expect(countChangedError(10, 9, 0).exitCode).toBe(ExitCode.failed);
+    expect(countChangedError(10, 9, 5).exitCode).toBe(ExitCode.partial);
+    expect(countChangedError(10, 9, 5).message).toBe("the input changed while restoring: 10 events were validated, 9 found when sending");
   });
 });
