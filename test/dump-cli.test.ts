@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { startFakeLocalApi, tailscaleStatus } from "./sim/localapi.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
 import { checkDestination } from "../src/dump/plan.ts";
+import { interruptedMessage, renderTable } from "../src/cli/render/dump.ts";
 import { ExitCode, NaraError } from "../src/errors.ts";
 
 const root = join(import.meta.dir, "..");
@@ -228,5 +229,23 @@ describe("checkDestination", () => {
     expect(refusal({ output: join(dir, ".", "ids.jsonl"), idsFrom: file, encrypt: false, stdoutIsTTY: false })).toContain("would replace the --ids-from file");
     expect(refusal({ output: join(dir, "other.jsonl"), idsFrom: file, encrypt: false, stdoutIsTTY: false })).toBeUndefined();
     expect(refusal({ idsFrom: file, encrypt: false, stdoutIsTTY: false })).toBeUndefined();
+  });
+});
+
+describe("render", () => {
+  test("the peers table: columns padded but the last, skipped peers indented below", () => {
+    const peers = [
+      { name: "alice", url: "http://100.64.0.1:7433", source: "tailscale" as const, host: "100.64.0.1", port: 7433 },
+      { name: "bo", url: "http://10.0.0.2:8080", source: "static" as const, host: "10.0.0.2", port: 8080 },
+    ];
+    expect(renderTable(peers, [{ name: "carol", reason: "offline" }])).toBe(
+      "NAME   ADDRESS          SOURCE\nalice  100.64.0.1:7433  tailscale\nbo     10.0.0.2:8080    static\n\nskipped (1):\n  carol  offline\n",
+    );
+    expect(renderTable([], [])).toBe("no peers\n");
+  });
+
+  test("what a Ctrl-C says, before and after stdout began to receive the backup", () => {
+    expect(interruptedMessage(false)).toBe("interrupted: no backup written\n");
+    expect(interruptedMessage(true)).toBe("interrupted: the backup on stdout is incomplete, do not use it\n");
   });
 });
