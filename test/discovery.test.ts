@@ -224,4 +224,12 @@ describe("Tailscale discovery through the LocalAPI", () => {
     expect(err.message).toContain("bob: offline");
     expect(err.hint).toContain("--peers");
   });
+
+  test("resolvePeers tells of each skipped peer before it refuses an empty result", async () => {
+    const empty = fakeTailnet([{ hostName: "bob-b2c3", online: false }, { hostName: "carol-c3d4", online: false }]);
+    const heard: string[] = [];
+    const err = await rejection(resolvePeers({ socket: empty.socketPath }, undefined, (s) => heard.push(`${s.name}: ${s.reason}`)));
+    expect(err.exitCode).toBe(ExitCode.noPeers);
+    expect(heard).toEqual(["bob: offline", "carol: offline"]);
+  });
 });

@@ -4,6 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFakeLocalApi, tailscaleStatus } from "./sim/localapi.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
+import { checkDestination } from "../src/dump/plan.ts";
+import { interruptedMessage, renderTable } from "../src/cli/render/dump.ts";
+import { ExitCode, NaraError } from "../src/errors.ts";
 
 const root = join(import.meta.dir, "..");
 const bun = process.execPath;
@@ -199,4 +202,50 @@ describe("the single-file binary", () => {
     expect(r.stdout).toBe(expected());
     rmSync(bin, { force: true });
   }, 120_000);
+});
+
+describe("checkDestination", () => {
+  const refusal = (d: Parameters<typeof checkDestination>[0]): string | undefined => {
+    try {
+      checkDestination(d);
+      return undefined;
+    } catch (err) {
+      expect(err).toBeInstanceOf(NaraError);
+      expect((err as NaraError).exitCode).toBe(ExitCode.usage);
+      return (err as NaraError).message;
+    }
+  };
+
+  test("compressed or encrypted data is refused on a terminal, plain JSON Lines and redirected stdout are not", () => {
+    expect(refusal({ compress: "zstd", encrypt: false, stdoutIsTTY: true })).toBe("refusing to write compressed or encrypted data to a terminal");
+    expect(refusal({ output: "-", encrypt: true, stdoutIsTTY: true })).toBe("refusing to write compressed or encrypted data to a terminal");
+    expect(refusal({ compress: "none", encrypt: false, stdoutIsTTY: true })).toBeUndefined();
+    expect(refusal({ compress: "gzip", encrypt: true, stdoutIsTTY: false })).toBeUndefined();
+    expect(refusal({ output: join(dir, "b.jsonl.zst"), compress: "zstd", encrypt: true, stdoutIsTTY: true })).toBeUndefined();
+  });
+
+  test("-o naming the --ids-from file, also by another spelling, is refused; stdout with --ids-from is not", () => {
+    const file = join(dir, "ids.jsonl");
+    expect(refusal({ output: join(dir, ".", "ids.jsonl"), idsFrom: file, encrypt: false, stdoutIsTTY: false })).toContain("would replace the --ids-from file");
+    expect(refusal({ output: join(dir, "other.jsonl"), idsFrom: file, encrypt: false, stdoutIsTTY: false })).toBeUndefined();
+    expect(refusal({ idsFrom: file, encrypt: false, stdoutIsTTY: false })).toBeUndefined();
+  });
+});
+
+describe("render", () => {
+  test("the peers table: columns padded but the last, skipped peers indented below", () => {
+    const peers = [
+      { name: "alice", url: "http://100.64.0.1:7433", source: "tailscale" as const, host: "100.64.0.1", port: 7433 },
+      { name: "bo", url: "http://10.0.0.2:8080", source: "static" as const, host: "10.0.0.2", port: 8080 },
+    ];
+    expect(renderTable(peers, [{ name: "carol", reason: "offline" }])).toBe(
+      "NAME   ADDRESS          SOURCE\nalice  100.64.0.1:7433  tailscale\nbo     10.0.0.2:8080    static\n\nskipped (1):\n  carol  offline\n",
+    );
+    expect(renderTable([], [])).toBe("no peers\n");
+  });
+
+  test("what a Ctrl-C says, before and after stdout began to receive the backup", () => {
+    expect(interruptedMessage(false)).toBe("interrupted: no backup written\n");
+    expect(interruptedMessage(true)).toBe("interrupted: the backup on stdout is incomplete, do not use it\n");
+  });
 });

@@ -325,6 +325,48 @@ describe("faults", () => {
   });
 });
 
+describe("an abort", () => {
+  test("removes the output's temporary file and the spill runs at once; the run ends with an error", async () => {
+    const mesh = await startMesh({ peers: 2, events: 2000, seed: 3 });
+    const sub = mkdtempSync(join(dir, "abort-"));
+    const controller = new AbortController();
+    const phases: string[] = [];
+    let leftAtAbort: string[] | undefined;
+    try {
+      const run = dumpEvents(
+        {
+          peers: mesh.peers.map((p) => ({ name: p.name, url: p.url })),
+          name: mesh.client.name,
+          soul: mesh.client.soul,
+          settings: settings({ pageSize: 50 }),
+          workers: 1,
+          concurrency: 2,
+          output: join(sub, "b.jsonl"),
+          tempDir: sub,
+          maxMemory: 64 * 1024,
+          signal: controller.signal,
+        },
+        {
+          onOutput: (phase) => phases.push(phase),
+          onPage(page) {
+            if (page.page < 4 || controller.signal.aborted) return;
+            expect(readdirSync(sub).length).toBeGreaterThan(0);
+            controller.abort();
+            // Synchronously: a caller exits straight after.
+            leftAtAbort = readdirSync(sub);
+          },
+        },
+      );
+      // Whatever it tripped on (a removed run, the aborted output), it does not end as a backup.
+      expect(await run.then(() => "resolved", () => "rejected")).toBe("rejected");
+      expect(phases).toEqual(["open"]);
+      expect(leftAtAbort).toEqual([]);
+    } finally {
+      await mesh.stop();
+    }
+  });
+});
+
 describe("dedup", () => {
   test("when two copies differ, the signed copy wins whichever peer answers first", async () => {
     const naras = generateNaras(3, 21);

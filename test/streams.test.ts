@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dumpEvents, type DumpSummary } from "../src/dump/dump.ts";
 import type { FetchSettings } from "../src/dump/messages.ts";
-import { AFTER_ALL, lowerFloor } from "../src/dump/collect.ts";
+import { AFTER_ALL, lowerFloor } from "../src/dump/floor.ts";
 import { markOf, newStream, peerFloor, steal } from "../src/dump/streams.ts";
 import { ExitCode } from "../src/errors.ts";
 import { generateEvents, generateNaras, type SimEvent } from "./sim/generate.ts";

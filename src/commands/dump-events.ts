@@ -1,26 +1,18 @@
-import { existsSync, realpathSync } from "node:fs";
-import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { discoveryArgs, discoveryOptions, identityArgs, outputArgs, outputOptions, parseDuration, lineArgs, parseIntArg, parseMaxLineBytes, parseSize } from "../cli/args.ts";
-import { createLog, type Log } from "../cli/log.ts";
-import { createProgress, formatBytes, formatDuration, formatRate, progressEnabled } from "../cli/progress.ts";
+import { discoveryArgs, discoveryOptions, identityArgs, outputArgs, parseDuration, lineArgs, parseIntArg, parseMaxLineBytes, parseSize } from "../cli/args.ts";
+import { exitOnInterrupt } from "../cli/interrupt.ts";
+import { meshArgs, meshJson, withMesh } from "../cli/mesh.ts";
+import { formatBytes } from "../cli/progress.ts";
+import { dumpHooks, interruptedMessage, reportDump } from "../cli/render/dump.ts";
+import { commandSetup } from "../cli/setup.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
-import { ExitCode, usageError } from "../errors.ts";
+import { checkDestination, DEFAULT_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS, defaultWorkers } from "../dump/plan.ts";
 import { loadIdentity } from "../identity/load.ts";
-import { discoverPeers, noPeersError } from "../mesh/discovery.ts";
 import { parseCompression } from "../io/output.ts";
 import { defaultMaxMemory } from "../io/tempfile.ts";
-import { meshArgs, meshJson, withMesh, type MeshContext } from "../cli/mesh.ts";
+import { resolvePeers } from "../mesh/discovery.ts";
 
-/** Do two paths name one file (following symlinks when the file exists)? */
-function samePath(a: string, b: string): boolean {
-  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
-  return real(a) === real(b);
-}
-
-/** One worker per spare core: on small machines the main thread's Map work competes with the scanners. */
-export const defaultWorkers = (): number => Math.max(1, Math.min(4, availableParallelism() - 1));
+export { defaultWorkers };
 
 export default defineCommand({
   meta: {
@@ -60,15 +52,13 @@ export default defineCommand({
     json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
   },
   async run({ args }) {
-    const out = outputOptions(args);
-    // With --json the summary is the stderr output scripts read: only errors besides it, unless --verbose.
-    const log = createLog({ ...out, quiet: out.quiet || (out.json && !out.verbose) });
+    const { out, log, progress: createProgress } = commandSetup(args);
     const settings = {
       timeoutMs: parseDuration(args.timeout, "--timeout"),
       pageSize: parseIntArg(args["page-size"], "--page-size", { min: 1, max: 5000 }),
       strict: args.strict === true,
-      backoffMs: 250,
-      maxBackoffMs: 5_000,
+      backoffMs: DEFAULT_BACKOFF_MS,
+      maxBackoffMs: DEFAULT_MAX_BACKOFF_MS,
       inflightBytes: parseSize(args["max-inflight"], "--max-inflight"),
       maxPageBytes: parseSize(args["max-page-bytes"], "--max-page-bytes"),
       idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
@@ -78,139 +68,56 @@ export default defineCommand({
     const concurrency = parseIntArg(args.concurrency, "--concurrency", { min: 1 });
     const workers = args.workers === undefined ? defaultWorkers() : parseIntArg(args.workers, "--workers", { min: 1, max: 64 });
     const compress = args.compress === undefined ? undefined : parseCompression(args.compress);
-    const toStdout = args.output === undefined || args.output === "-";
-    if (toStdout && process.stdout.isTTY && (args.encrypt === true || (compress ?? "none") !== "none")) {
-      throw usageError("refusing to write compressed or encrypted data to a terminal", "redirect stdout to a file, or pass -o FILE");
-    }
-    if (!toStdout && args["ids-from"] !== undefined && samePath(args.output!, args["ids-from"])) {
-      throw usageError(
-        `-o ${args.output} would replace the --ids-from file with only the events it does not hold`,
-        "append to it with >> (stdout), or write a new file and combine the two with nara-backup merge",
-      );
-    }
+    checkDestination({ output: args.output, idsFrom: args["ids-from"], compress, encrypt: args.encrypt === true, stdoutIsTTY: Boolean(process.stdout.isTTY) });
     const { identity, soul } = loadIdentity(args, log);
 
-    return withMesh(args, log, (mesh) => dump(mesh));
-
-    async function dump(mesh: MeshContext): Promise<number> {
-      const found = await discoverPeers(discoveryOptions(args), mesh.session);
-      for (const s of found.skipped) log.info(`skipped ${s.name}: ${s.reason}`);
-      if (found.peers.length === 0) throw noPeersError(found);
+    return withMesh(args, log, async (mesh) => {
+      const found = await resolvePeers(discoveryOptions(args), mesh.session, (s) => log.info(`skipped ${s.name}: ${s.reason}`));
       if (mesh.session) log.info(`connected: ${found.peers.length} nara(s)`);
       log.info(`backing up ${found.peers.length} peer(s) as ${identity.name}`);
 
-      const progress = createProgress({ enabled: progressEnabled(out) });
-      let events = 0;
-      let bytes = 0;
-      const started = performance.now();
-      const draw = (p: { peersDone: number; peersTotal: number; fraction: number }) =>
-        progress.update({
-          label: "peers",
-          done: p.peersDone,
-          total: p.peersTotal,
-          fraction: p.fraction,
-          extra: `· ${events.toLocaleString("en")} events fetched (${formatRate((events * 1000) / Math.max(1, performance.now() - started), "events")}) · ${formatBytes(bytes)}`,
-        });
-
-      const summary = await dumpEvents(
-        {
-          peers: found.peers.map((p) => ({ name: p.name, url: p.url })),
-          name: identity.name,
-          soul,
-          settings: { ...settings, proxy: mesh.proxy },
-          workers,
-          concurrency,
-          output: args.output,
-          idsFrom: args["ids-from"],
-          tempDir: args["temp-dir"],
-          maxMemory,
-          maxLineBytes: parseMaxLineBytes(args),
-          compress,
-          // The soul the dump acts as owns the backup: restore decrypts with it (or --backup-soul-file).
-          encryptSeed: args.encrypt === true ? identity.seedBytes() : undefined,
-          decryptSoul: () => ({ seed: identity.seedBytes() }),
-        },
-        {
-          onPage(page, p) {
-            events += page.events;
-            bytes += page.bytes;
-            log.debug(`${page.peer}: page ${page.page}, ${page.events} new event(s)`);
-            draw(p);
+      const progress = createProgress();
+      /** stdout has begun to receive the spool: an interruption now leaves part of the backup there. */
+      let copying = false;
+      const interrupt = exitOnInterrupt(() => interruptedMessage(copying));
+      let summary: DumpSummary;
+      try {
+        summary = await dumpEvents(
+          {
+            peers: found.peers.map((p) => ({ name: p.name, url: p.url })),
+            name: identity.name,
+            soul,
+            settings: { ...settings, proxy: mesh.proxy },
+            workers,
+            concurrency,
+            output: args.output,
+            idsFrom: args["ids-from"],
+            tempDir: args["temp-dir"],
+            maxMemory,
+            maxLineBytes: parseMaxLineBytes(args),
+            compress,
+            // The soul the dump acts as owns the backup: restore decrypts with it (or --backup-soul-file).
+            encryptSeed: args.encrypt === true ? identity.seedBytes() : undefined,
+            decryptSoul: () => ({ seed: identity.seedBytes() }),
+            signal: interrupt.signal,
           },
-          onLog(peer, level, message) {
-            progress.clear();
-            if (level === "warn") log.warn(`${peer}: ${message}`);
-            else log.debug(`${peer}: ${message}`);
+          {
+            ...dumpHooks(log, progress),
+            onOutput(phase, target) {
+              if (phase === "open") interrupt.arm();
+              else copying = target === "stdout";
+            },
           },
-          onPeerDone(r, p) {
-            progress.clear();
-            const line = `${r.name}: ${r.status}, ${r.pages} page(s)${r.streams > 1 ? ` by ${r.streams} streams` : ""}, ${r.events} event(s) in ${r.seconds.toFixed(1)} s`;
-            if (r.status === "ok") log.debug(line);
-            else log.warn(`${line}: ${r.error}${r.hint ? ` (${r.hint})` : ""}`);
-            draw(p);
-          },
-          onWarn: (m) => log.warn(m),
-        },
-      );
+        );
+      } finally {
+        interrupt.disarm();
+      }
       progress.stop();
       const died = mesh.session?.died();
       // The proxy went with the daemon: say so beside the peers' own errors.
       if (died) for (const p of summary.peers) if (p.status !== "ok") p.error = `${p.error ?? "failed"} (the private tailscaled ${died} mid-dump)`;
-      report(summary, log, out.json, meshJson(mesh, found.peers.map((p) => p.name)));
+      reportDump(summary, log, out.json, meshJson(mesh, found.peers.map((p) => p.name)));
       return summary.exitCode;
-    }
+    });
   },
 });
-
-function report(s: DumpSummary, log: Log, json: boolean, mesh: ReturnType<typeof meshJson> = null): void {
-  if (json) {
-    process.stderr.write(`${JSON.stringify({ ...summaryJson(s), mesh })}\n`);
-    return;
-  }
-  const ok = s.peers.filter((p) => p.status === "ok").length;
-  const line = `${s.written.toLocaleString("en")} events from ${ok}/${s.peers.length} peers to ${s.output} in ${formatDuration(s.seconds * 1000)}`;
-  const details =
-    `fetched ${s.fetched}, unique ${s.unique}, duplicates ${s.duplicates}` +
-    (s.replaced ? ` (${s.replaced} replaced by a signed copy)` : "") +
-    (s.existing ? `, already in --ids-from ${s.existing}` : "") +
-    (s.spilledRuns ? `; ${s.spilledEvents} spilled to ${s.spilledRuns} temporary run(s) (--max-memory)` : "");
-  if (s.exitCode === ExitCode.ok) log.success(line);
-  else log.warn(`${s.exitCode === ExitCode.failed ? "nothing fetched" : "partial backup"}: ${line}`);
-  log.info(details);
-  for (const p of s.peers) if (p.status !== "ok") log.warn(`${p.name} (${p.url}) ${p.status}: ${p.error ?? ""}`);
-}
-
-/** The `--json` summary; its keys are part of the CLI's contract (README). */
-export function summaryJson(s: DumpSummary) {
-  return {
-    complete: s.exitCode === ExitCode.ok,
-    exitCode: s.exitCode,
-    output: s.output,
-    peers: s.peers.map((p) => ({
-      name: p.name,
-      address: p.url,
-      status: p.status,
-      pages: p.pages,
-      streams: p.streams,
-      events: p.events,
-      bytes: p.bytes,
-      retries: p.retries,
-      signatures: p.signatures,
-      seconds: Number(p.seconds.toFixed(3)),
-      error: p.error ?? null,
-      hint: p.hint ?? null,
-      warnings: p.warnings,
-    })),
-    fetched: s.fetched,
-    unique: s.unique,
-    written: s.written,
-    duplicates: s.duplicates,
-    replaced: s.replaced,
-    existing: s.existing,
-    late: s.late,
-    spilled: s.spilledEvents,
-    spillRuns: s.spilledRuns,
-    bytes: s.bytes,
-    seconds: Number(s.seconds.toFixed(3)),
-  };
-}

@@ -2,6 +2,7 @@ import { EventFlag, compactJson } from "../events/scan.ts";
 import { EntryIndex, hexStringWords, wordsHex } from "../events/idtable.ts";
 import { STRING_ID, type PageBatch } from "./messages.ts";
 import { grown } from "../typed.ts";
+import { AFTER_ALL, BEFORE_ALL, lowerFloor, type TsFloor } from "./floor.ts";
 
 /**
  * Arena chunk size. A chunk is reused once all its events are written, and
@@ -30,14 +31,9 @@ export type SpillTarget = {
   writeRun(order: Uint32Array, from: Collector): number;
 };
 
-/** A timestamp as the exact (hi, lo) halves of `splitTsInto`; ±Infinity for "before/after everything". */
-export type TsFloor = { hi: number; lo: number };
-export const BEFORE_ALL: TsFloor = { hi: -Infinity, lo: 0 };
-export const AFTER_ALL: TsFloor = { hi: Infinity, lo: 0 };
+export { AFTER_ALL, BEFORE_ALL, lowerFloor, type TsFloor } from "./floor.ts";
 /** Is the split ts (hi, lo) older than `f`? */
 const below = (hi: number, lo: number, f: TsFloor): boolean => hi < f.hi || (hi === f.hi && lo < f.lo);
-/** Is floor `a` lower than floor `b`? */
-export const lowerFloor = (a: TsFloor, b: TsFloor): boolean => below(a.hi, a.lo, b);
 
 export type CollectStats = {
   /** Events received from all peers. */

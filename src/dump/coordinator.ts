@@ -1,4 +1,5 @@
-import { AFTER_ALL, BEFORE_ALL, lowerFloor, type Collector, type TsFloor } from "./collect.ts";
+import type { Collector } from "./collect.ts";
+import { AFTER_ALL, BEFORE_ALL, lowerFloor, type TsFloor } from "./floor.ts";
 import { DEFAULT_INFLIGHT_BYTES, type FetchSettings, type FromWorker, type PeerReport, type PeerTarget, type ToWorker } from "./messages.ts";
 
 export type DumpPlan = {

@@ -1,8 +1,9 @@
-import { existsSync, writeSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
 import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
 import { EventFlag, ScanError, idKey, newEventFields, scanEventLine } from "../events/scan.ts";
-import { AFTER_ALL, BEFORE_ALL, Collector, lowerFloor, type CollectStats, type TsFloor } from "./collect.ts";
+import { Collector, type CollectStats } from "./collect.ts";
+import { AFTER_ALL, BEFORE_ALL, lowerFloor, type TsFloor } from "./floor.ts";
 import { Spill } from "./spill.ts";
 import { defaultMaxMemory } from "../io/tempfile.ts";
 import { tmpdir } from "node:os";
@@ -29,6 +30,11 @@ export type DumpOptions = DumpPlan & {
   maxMemory?: number;
   /** Longest --ids-from line read as an event (default DEFAULT_MAX_LINE_BYTES, 1 MiB). */
   maxLineBytes?: number;
+  /**
+   * Aborting it discards the output and removes the temporary files at once,
+   * synchronously (a caller may exit straight after); the run then ends with an error.
+   */
+  signal?: AbortSignal;
 };
 
 export type DumpSummary = CollectStats & {
@@ -41,6 +47,12 @@ export type DumpSummary = CollectStats & {
 
 export type DumpHooks = CoordinatorEvents & {
   onWarn?: (message: string) => void;
+  /**
+   * The output is open (from here an abort has files to remove), then being
+   * committed: to stdout, the spool's copy begins, and an interruption
+   * leaves part of the backup there.
+   */
+  onOutput?: (phase: "open" | "committing", target: string) => void;
 };
 
 /**
@@ -63,20 +75,13 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
   if (opts.idsFrom) collector.skipExisting(await readIds(opts.idsFrom, hooks.onWarn, opts.decryptSoul, opts.maxLineBytes));
   // Opened before the network work so that an unwritable path fails fast.
   const output = openOutput(opts.output, { compress: opts.compress, encryptSeed: opts.encryptSeed, spool: true, tempDir: opts.tempDir });
-  /** stdout has begun to receive the spool: an interruption now leaves part of the backup there. */
-  let copying = false;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onAbort = () => {
     output.abort();
     spill.remove();
-    // Synchronously: process.exit does not wait for a pipe to take a pending write.
-    writeSync(2, copying ? "interrupted: the backup on stdout is incomplete, do not use it\n" : "interrupted: no backup written\n");
-    // Another handler (a joined mesh, which logs out first) exits when its teardown is done.
-    if (process.listeners(signal).every((l) => l === onSignal)) process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
   };
-  // on, not once: a Ctrl-C often arrives twice (from the terminal and relayed by npx or the launcher), and a second
-  // one after a once-handler would kill the process before it removed its temporary file.
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  opts.signal?.addEventListener("abort", onAbort);
+  if (opts.signal?.aborted) onAbort();
+  hooks.onOutput?.("open", output.target);
   let written = 0;
   const writeBelow = async (sink: Output, floor: TsFloor) => {
     const order = collector.drain(floor);
@@ -125,7 +130,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
         written += spill.written;
       }
       spill.remove();
-      copying = output.target === "stdout";
+      hooks.onOutput?.("committing", output.target);
       await output.commit();
     }
     if (collector.stats.late > 0) {
@@ -146,8 +151,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
     throw err;
   } finally {
     spill.remove();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    opts.signal?.removeEventListener("abort", onAbort);
   }
 }
 

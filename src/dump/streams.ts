@@ -9,7 +9,7 @@
  * Pure bookkeeping; the requests are fetch-peer.ts's.
  */
 import { splitTsInto } from "../events/scan.ts";
-import { AFTER_ALL, BEFORE_ALL, lowerFloor, type TsFloor } from "./collect.ts";
+import { AFTER_ALL, BEFORE_ALL, lowerFloor, type TsFloor } from "./floor.ts";
 
 export type Stream = {
   /** 1 for the stream that starts at the beginning; logs name streams by it. */

@@ -251,9 +251,14 @@ export async function discoverPeers(args: DiscoveryOptions, mesh?: { socket: str
   return { ...found, via: "tailscale" };
 }
 
-/** discoverPeers, refusing an empty result: a backup of nobody is not a backup. */
-export async function resolvePeers(args: DiscoveryOptions, mesh?: { socket: string }): Promise<Discovery & { via: "static" | "tailscale" }> {
+/** discoverPeers, refusing an empty result: a backup of nobody is not a backup. `onSkipped` hears of each peer left out first. */
+export async function resolvePeers(
+  args: DiscoveryOptions,
+  mesh?: { socket: string },
+  onSkipped?: (s: Skipped) => void,
+): Promise<Discovery & { via: "static" | "tailscale" }> {
   const found = await discoverPeers(args, mesh);
+  if (onSkipped) for (const s of found.skipped) onSkipped(s);
   if (found.peers.length === 0) throw noPeersError(found);
   return found;
 }

@@ -1,0 +1,42 @@
+/**
+ * Ctrl-C and SIGTERM for a command whose library run cleans up when its
+ * AbortSignal fires (synchronously: nothing runs after process.exit).
+ */
+import { writeSync } from "node:fs";
+import { ExitCode } from "../errors.ts";
+
+export type Interrupt = {
+  /** Handed to the library run. */
+  signal: AbortSignal;
+  /** From here a signal aborts the run, says `message()` and exits 130 / 143. */
+  arm(): void;
+  disarm(): void;
+};
+
+/**
+ * A signal, once armed, aborts the run, prints `message()` and exits 130
+ * (SIGINT) or 143 (SIGTERM), unless another handler is there: a joined
+ * mesh logs out first and exits when its teardown is done.
+ */
+export function exitOnInterrupt(message: () => string): Interrupt {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    controller.abort(new Error(`interrupted (${signal})`));
+    // Synchronously: process.exit does not wait for a pipe to take a pending write.
+    writeSync(2, message());
+    if (process.listeners(signal).every((l) => l === onSignal)) process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
+  };
+  return {
+    signal: controller.signal,
+    arm() {
+      // on, not once: a Ctrl-C often arrives twice (from the terminal and relayed by npx or the launcher), and a second
+      // one after a once-handler would kill the process before it removed its temporary file.
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+    },
+    disarm() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
