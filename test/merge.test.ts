@@ -59,7 +59,7 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
 
 async function merge(opts: Omit<MergeOptions, "output"> & { output?: string }, warnings: string[] = []): Promise<{ summary: MergeSummary; text: string }> {
   const output = opts.output ?? fresh("out.jsonl");
-  const summary = await mergeBackups({ handleSignals: false, ...opts, output }, { onWarn: (m) => warnings.push(m), onInfo: (m) => warnings.push(m) });
+  const summary = await mergeBackups({ ...opts, output }, { onWarn: (m) => warnings.push(m), onInfo: (m) => warnings.push(m) });
   return { summary, text: readFileSync(output, "utf8") };
 }
 
@@ -224,7 +224,7 @@ describe("unsorted inputs: bounded-memory sort", () => {
     [swapped[10], swapped[11]] = [swapped[11]!, swapped[10]!];
     const input = write("swapped.jsonl", swapped);
     const output = fresh("out.jsonl");
-    const err = await mergeBackups({ inputs: [fileB, input], output, presorted: true, handleSignals: false }).catch((e) => e);
+    const err = await mergeBackups({ inputs: [fileB, input], output, presorted: true }).catch((e) => e);
     expect(err).toBeInstanceOf(NaraError);
     expect((err as NaraError).exitCode).toBe(2);
     expect((err as NaraError).message).toContain(`${input}:12: not sorted`);
@@ -348,7 +348,7 @@ describe("malformed lines", () => {
       ['{"id":"ab","ts":17} trailing', "unexpected data after the event"],
     ] as const) {
       const input = write("bad.jsonl", [shareA[0]!, line]);
-      const err = await mergeBackups({ inputs: [input], output: fresh("out.jsonl"), handleSignals: false }).catch((e) => e);
+      const err = await mergeBackups({ inputs: [input], output: fresh("out.jsonl") }).catch((e) => e);
       expect(err).toBeInstanceOf(NaraError);
       expect((err as Error).message).toContain(`${input}:2: not a valid event line: ${reason}`);
     }
