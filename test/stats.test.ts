@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode } from "../src/errors.ts";
-import { autoBucket, backupStats, findEmitter, formatSpan, rfc3339Nanos, type StatsReport } from "../src/backup/stats.ts";
-import { bar, renderStats } from "../src/commands/stats.ts";
+import { backupStats, findEmitter, type StatsReport } from "../src/backup/stats.ts";
+import { autoBucket, rfc3339Nanos } from "../src/backup/timeline.ts";
+import { bar, formatSpan, renderStats } from "../src/cli/render/backup.ts";
 import { generateEvents, generateNaras, type SimEvent } from "./sim/generate.ts";
 
 let dir: string;
