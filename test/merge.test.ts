@@ -429,6 +429,30 @@ describe("outputs and inputs", () => {
     expect(noSoul.stdout).toBe("");
   });
 
+  test("the library stops on its AbortSignal: temporary runs and partial output removed at once, then a rejection with exit code 130", async () => {
+    const input = write("shuffled.jsonl", shuffled([...shareA, ...shareB], 12));
+    const tempDir = fresh("runs");
+    mkdirSync(tempDir);
+    const out = fresh("out.jsonl");
+    const controller = new AbortController();
+    let atAbort: string[] | undefined;
+    const onDebug = (m: string) => {
+      if (!m.startsWith("spilled run 2:")) return;
+      controller.abort();
+      atAbort = readdirSync(tempDir);
+    };
+    const err = await mergeBackups({ inputs: [input], output: out, presorted: false, maxMemory: 8 << 10, tempDir, signal: controller.signal }, { onDebug }).catch((e) => e);
+    expect(atAbort).toEqual([]);
+    expect(err).toBeInstanceOf(NaraError);
+    expect((err as NaraError).exitCode).toBe(130);
+    expect(readdirSync(tempDir)).toEqual([]);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    const before = await mergeBackups({ inputs: [fileA], output: out, signal: AbortSignal.abort() }).catch((e) => e);
+    expect((before as NaraError).exitCode).toBe(130);
+    expect(existsSync(out)).toBe(false);
+  });
+
   test("Ctrl-C removes the temporary runs and the partial output (exit 130)", async () => {
     const big = write("big.jsonl", shuffled([...shareA, ...shareB, ...shareA], 11));
     const tempDir = fresh("runs");

@@ -29,10 +29,15 @@ export type MergePlan = {
   mustSort: Set<number>;
 };
 
+/** At least one input (the command checks it before it loads a soul). */
+export function requireInputs(inputs: string[]): void {
+  if (inputs.length === 0) throw usageError("no input given", "name the backups to merge: nara-backup merge A B ... -o OUT");
+}
+
 /** Checks the inputs and options (usage errors before any work) and plans the merge. */
 export function planMerge(opts: MergeOptions): MergePlan {
   const { inputs } = opts;
-  if (inputs.length === 0) throw usageError("no input given", "name the backups to merge: nara-backup merge A B ... -o OUT");
+  requireInputs(inputs);
   if (inputs.filter((p) => p === "-").length > 1) throw usageError("stdin (-) can be read only once");
   // Fail before any work when an input is missing (openInput says the same later, with the file's kind).
   for (const path of inputs) {

@@ -123,7 +123,10 @@ export class SortedRuns {
     try {
       let count = 0;
       while (await advance(cur)) {
-        if (++count % 8192 === 0) await yieldToLoop();
+        if (++count % 8192 === 0) {
+          await yieldToLoop();
+          this.reading.checkSignal();
+        }
         this.builder.add(cur.head);
         this.reading.tick("sort");
         if (this.builder.full) this.spill(this.builder.sortedUnique(this.stats));
@@ -136,6 +139,7 @@ export class SortedRuns {
   }
 
   private spill(order: Uint32Array): void {
+    this.reading.checkSignal();
     const path = this.temp.file("run");
     this.builder.spill(this.sealer.writer(path), order);
     this.files.push(path);

@@ -26,7 +26,7 @@ import { openOutput, type Compression, type Output } from "../io/output.ts";
 import { defaultMaxMemory, TempSealer } from "../io/tempfile.ts";
 import { type Cursor, OutOfOrder } from "./cursor.ts";
 import { type FinalMerge, finalMerge, Spool, streamedInputs } from "./merge-final.ts";
-import { interruptedError, MergeInputs, planMerge, SHOWN } from "./merge-plan.ts";
+import { interruptedError, MergeInputs, planMerge, requireInputs, SHOWN } from "./merge-plan.ts";
 import { FAN_IN, SortedRuns, TempDir } from "./merge-runs.ts";
 
 export type MergeOptions = {
@@ -119,7 +119,7 @@ export type MergeSummary = {
 };
 
 /** defaultMaxMemory is shared with the dump; FAN_IN is the runs' (merge-runs.ts). */
-export { defaultMaxMemory, FAN_IN };
+export { defaultMaxMemory, FAN_IN, requireInputs };
 
 export async function mergeBackups(opts: MergeOptions, hooks: MergeHooks = {}): Promise<MergeSummary> {
   const started = performance.now();

@@ -4,9 +4,8 @@ import { formatBytes } from "../cli/progress.ts";
 import { mergeHooks, reportMerge } from "../cli/render/backup.ts";
 import { commandSetup } from "../cli/setup.ts";
 import { onInterrupt, signalExitCode } from "../cli/signals.ts";
-import { defaultMaxMemory, mergeBackups, type MergeSummary } from "../backup/merge.ts";
+import { defaultMaxMemory, mergeBackups, requireInputs, type MergeSummary } from "../backup/merge.ts";
 import { soulFromArgs } from "../backup/open.ts";
-import { usageError } from "../errors.ts";
 import { parseCompression } from "../io/output.ts";
 
 export default defineCommand({
@@ -44,7 +43,7 @@ export default defineCommand({
   async run({ args }) {
     const { out, log, progress: newProgress } = commandSetup(args);
     const inputs = (args._ ?? []).map(String);
-    if (inputs.length === 0) throw usageError("no input given", "name the backups to merge: nara-backup merge A B ... -o OUT");
+    requireInputs(inputs);
     const maxMemory = args["max-memory"] === undefined ? undefined : parseSize(args["max-memory"], "--max-memory");
     const compress = args.compress === undefined ? undefined : parseCompression(args.compress);
     const maxLineBytes = parseMaxLineBytes(args);
