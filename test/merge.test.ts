@@ -59,7 +59,7 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
 
 async function merge(opts: Omit<MergeOptions, "output"> & { output?: string }, warnings: string[] = []): Promise<{ summary: MergeSummary; text: string }> {
   const output = opts.output ?? fresh("out.jsonl");
-  const summary = await mergeBackups({ handleSignals: false, ...opts, output }, { onWarn: (m) => warnings.push(m), onInfo: (m) => warnings.push(m) });
+  const summary = await mergeBackups({ ...opts, output }, { onWarn: (m) => warnings.push(m), onInfo: (m) => warnings.push(m) });
   return { summary, text: readFileSync(output, "utf8") };
 }
 
@@ -224,7 +224,7 @@ describe("unsorted inputs: bounded-memory sort", () => {
     [swapped[10], swapped[11]] = [swapped[11]!, swapped[10]!];
     const input = write("swapped.jsonl", swapped);
     const output = fresh("out.jsonl");
-    const err = await mergeBackups({ inputs: [fileB, input], output, presorted: true, handleSignals: false }).catch((e) => e);
+    const err = await mergeBackups({ inputs: [fileB, input], output, presorted: true }).catch((e) => e);
     expect(err).toBeInstanceOf(NaraError);
     expect((err as NaraError).exitCode).toBe(2);
     expect((err as NaraError).message).toContain(`${input}:12: not sorted`);
@@ -348,7 +348,7 @@ describe("malformed lines", () => {
       ['{"id":"ab","ts":17} trailing', "unexpected data after the event"],
     ] as const) {
       const input = write("bad.jsonl", [shareA[0]!, line]);
-      const err = await mergeBackups({ inputs: [input], output: fresh("out.jsonl"), handleSignals: false }).catch((e) => e);
+      const err = await mergeBackups({ inputs: [input], output: fresh("out.jsonl") }).catch((e) => e);
       expect(err).toBeInstanceOf(NaraError);
       expect((err as Error).message).toContain(`${input}:2: not a valid event line: ${reason}`);
     }
@@ -427,6 +427,30 @@ describe("outputs and inputs", () => {
     const noSoul = await cli(["merge", zst, enc]);
     expect(noSoul.code).toBe(2);
     expect(noSoul.stdout).toBe("");
+  });
+
+  test("the library stops on its AbortSignal: temporary runs and partial output removed at once, then a rejection with exit code 130", async () => {
+    const input = write("shuffled.jsonl", shuffled([...shareA, ...shareB], 12));
+    const tempDir = fresh("runs");
+    mkdirSync(tempDir);
+    const out = fresh("out.jsonl");
+    const controller = new AbortController();
+    let atAbort: string[] | undefined;
+    const onDebug = (m: string) => {
+      if (!m.startsWith("spilled run 2:")) return;
+      controller.abort();
+      atAbort = readdirSync(tempDir);
+    };
+    const err = await mergeBackups({ inputs: [input], output: out, presorted: false, maxMemory: 8 << 10, tempDir, signal: controller.signal }, { onDebug }).catch((e) => e);
+    expect(atAbort).toEqual([]);
+    expect(err).toBeInstanceOf(NaraError);
+    expect((err as NaraError).exitCode).toBe(130);
+    expect(readdirSync(tempDir)).toEqual([]);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    const before = await mergeBackups({ inputs: [fileA], output: out, signal: AbortSignal.abort() }).catch((e) => e);
+    expect((before as NaraError).exitCode).toBe(130);
+    expect(existsSync(out)).toBe(false);
   });
 
   test("Ctrl-C removes the temporary runs and the partial output (exit 130)", async () => {

@@ -4,8 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode } from "../src/errors.ts";
-import { autoBucket, backupStats, findEmitter, formatSpan, rfc3339Nanos, type StatsReport } from "../src/backup/stats.ts";
-import { bar, renderStats } from "../src/commands/stats.ts";
+import { backupStats, findEmitter, type StatsReport } from "../src/backup/stats.ts";
+import { autoBucket, parseBucket, rfc3339Nanos } from "../src/backup/timeline.ts";
+import { inputList } from "../src/backup/inputs.ts";
+import { MAX_INPUTS } from "../src/events/idindex.ts";
+import { columns } from "../src/cli/table.ts";
+import { bar, formatSpan, renderStats } from "../src/cli/render/backup.ts";
 import { generateEvents, generateNaras, type SimEvent } from "./sim/generate.ts";
 
 let dir: string;
@@ -223,5 +227,24 @@ describe("details", () => {
     expect(bar(1, 80, 10)).toBe("▏");
     expect(bar(0, 10, 4)).toBe("");
     expect(bar(3, 8, 1)).toBe("▍");
+  });
+});
+
+describe("shared pieces", () => {
+  test("columns: first column left, numbers right, two spaces apart, no trailing blanks; any alignment", () => {
+    expect(columns([["a", "1", ""], ["bbb", "22", "x"]], { indent: "  " })).toEqual(["  a     1", "  bbb  22  x"]);
+    expect(columns([["NAME", "ADDR"], ["alice", "h:1"]], { align: () => "left" })).toEqual(["NAME   ADDR", "alice  h:1"]);
+  });
+
+  test("inputList: none is stdin, stdin once, at most MAX_INPUTS", () => {
+    expect(inputList([])).toEqual(["-"]);
+    expect(inputList(["a", "-"])).toEqual(["a", "-"]);
+    expect(() => inputList(["-", "-"])).toThrow("stdin (-) can be read only once");
+    expect(() => inputList(Array.from({ length: MAX_INPUTS + 1 }, (_, i) => `f${i}`))).toThrow(`too many inputs (at most ${MAX_INPUTS})`);
+  });
+
+  test("parseBucket: hour, day or month", () => {
+    expect(parseBucket("day")).toBe("day");
+    expect(() => parseBucket("week")).toThrow('--by: "week" is not hour, day or month');
   });
 });

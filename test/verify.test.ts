@@ -10,7 +10,7 @@ import { sha256 } from "../src/identity/crypto.ts";
 import { encryptBytes } from "../src/io/encrypt.ts";
 import { decodeSignature, KeyRing, parseKeysText } from "../src/backup/keys.ts";
 import { compareTs, verifyBackups, type VerifyOptions, type VerifyReport } from "../src/backup/verify.ts";
-import { formatIssue, renderReport } from "../src/commands/verify.ts";
+import { formatIssue, renderReport } from "../src/cli/render/backup.ts";
 import { generateEvents, generateNaras, makeNara, type SimEvent } from "./sim/generate.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
 

@@ -2,7 +2,8 @@
  * Opens one backup for reading, whatever it is: plain JSON Lines, gzip,
  * zstd, or encrypted. src/io/input.ts (openInput) recognises the format by
  * its first bytes, decompresses and decrypts as a stream; this module is
- * the one place verify and stats call it, so both accept the same inputs.
+ * the one place verify and stats call it (through inputs.ts), so both accept
+ * the same inputs. The soul for encrypted ones is loaded here too (merge's as well).
  */
 import { statSync } from "node:fs";
 import { usageError } from "../errors.ts";
@@ -75,22 +76,30 @@ export function tapStream(stream: ReadableStream<Uint8Array>): { chunks: AsyncIt
 
 type Notices = { warn(message: string): void; info(message: string): void; debug(message: string): void };
 
+/** The seed for encrypted inputs when a soul was given (undefined otherwise); `required()` when one must be. */
+export type SoulLoader = {
+  (): { seed: Uint8Array } | undefined;
+  /** The seed, a soul or not: without one, loadRestoreIdentity's error says how to give it (--encrypt). */
+  required(): Uint8Array;
+};
+
 /**
- * The seed for encrypted inputs, from --soul / NARA_SOUL / --soul-file (with
- * --name the bond is checked too). Loaded on first use only, so plain
- * backups never need a soul; undefined when none was given (openInput then
- * says how to give one).
+ * The seed from --soul / NARA_SOUL / --soul-file (with --name the bond is
+ * checked too). Loaded on first use only, so plain backups never need a
+ * soul; undefined when none was given (openInput then says how to give one).
  */
 export function soulFromArgs(
   args: { name?: string; soul?: string; "soul-file"?: string },
   log: Notices,
   env: Record<string, string | undefined> = process.env,
-): () => { seed: Uint8Array } | undefined {
+): SoulLoader {
   let loaded: { seed: Uint8Array } | undefined;
-  return () => {
+  const required = (): Uint8Array => (loaded ??= { seed: loadRestoreIdentity(args, log, env).identity.seedBytes() }).seed;
+  const soul = (): { seed: Uint8Array } | undefined => {
     if (loaded) return loaded;
     if (args.soul === undefined && args["soul-file"] === undefined && !env.NARA_SOUL?.trim()) return undefined;
-    loaded = { seed: loadRestoreIdentity(args, log, env).identity.seedBytes() };
+    required();
     return loaded;
   };
+  return Object.assign(soul, { required });
 }

@@ -11,42 +11,28 @@
  * hold the same event count it once, and the repeats are reported as
  * duplicates.
  */
-import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, longLineReason } from "../events/lines.ts";
 import { asciiText, EventFlag, idKey, newEventFields, scanEventLine, ScanError, splitTsInto } from "../events/scan.ts";
 import { KNOWN_SERVICES } from "../events/id.ts";
-import { usageError } from "../errors.ts";
-import { IdIndex, MAX_INPUTS } from "../events/idindex.ts";
-import { bomLength } from "../events/validate.ts";
-import { openBackup, tapStream, type InputKind, type OpenOptions } from "./open.ts";
+import { IdIndex } from "../events/idindex.ts";
+import { type InputCounts, newCounts, readInputs, type InputsOptions } from "./inputs.ts";
+import { type Bucket, rfc3339Nanos, timeline } from "./timeline.ts";
 import { SERVICE_ORDER } from "./verify.ts";
 
-export type Bucket = "hour" | "day" | "month";
+export type { Bucket };
 
-export type StatsOptions = {
-  inputs: string[];
+/** The inputs (none is stdin), the soul for encrypted ones, the line cap: see inputs.ts. */
+export type StatsOptions = InputsOptions & {
   /** Emitters listed (the rest are summed); default 10. */
   top?: number;
   /** Chart bucket; default chosen by the span (hour up to 2 days, day up to 92 days, month beyond). */
   by?: Bucket;
-  soul?: OpenOptions["soul"];
   /** Malformed lines kept in the report (all are counted); default 20. */
   malformedLimit?: number;
-  /** Longer lines are malformed, skipped without being held (default DEFAULT_MAX_LINE_BYTES, 1 MiB). */
-  maxLineBytes?: number;
-  open?: (path: string, opts: OpenOptions) => Promise<{ stream: ReadableStream<Uint8Array>; kind: InputKind; name: string }>;
 };
 
-export type StatsFile = {
-  name: string;
-  compression: InputKind["compression"];
-  encrypted: boolean;
-  bytes: number;
-  lines: number;
-  /** Event lines (repeats included). */
-  events: number;
-  malformed: number;
-  duplicates: number;
-};
+/** `events` counts repeats too. */
+export type StatsFile = InputCounts & { duplicates: number };
 
 export type Instant = {
   /** Unix nanoseconds, exact decimal text. */
@@ -89,8 +75,6 @@ export type StatsReport = {
 };
 
 const decoder = new TextDecoder();
-/** Bars of a chart at most; beyond, hours become days and days months. */
-export const MAX_BUCKETS = 5000;
 const EMITTER_AFTER_SVC = new TextEncoder().encode(',"emitter":"');
 const EMITTER_KEY = new TextEncoder().encode('"emitter"');
 
@@ -197,67 +181,12 @@ function stringText(b: Uint8Array, s: number, e: number): string {
   return asciiText(b, s, e);
 }
 
-const NS = 1_000_000_000n;
-
-/** RFC 3339 in UTC with nine fraction digits, computed exactly from the decimal text of Unix nanoseconds. */
-export function rfc3339Nanos(tsText: string): string {
-  const ns = BigInt(tsText);
-  let sec = ns / NS;
-  let frac = ns % NS;
-  if (frac < 0n) {
-    frac += NS;
-    sec -= 1n;
-  }
-  const iso = new Date(Number(sec) * 1000).toISOString(); // seconds fit a double exactly
-  return `${iso.slice(0, -5)}.${frac.toString().padStart(9, "0")}Z`;
-}
-
-/** "3d 04h 05m 06s", "1h 02m 03s", "4.5s", "0s": a span of nanoseconds (decimal text) for people (under a minute: to the millisecond). */
-export function formatSpan(nsText: string): string {
-  const ns = BigInt(nsText);
-  if (ns < 60_000_000_000n) return `${(Number(ns) / 1e9).toFixed(3).replace(/\.?0+$/, "")}s`;
-  const total = Number(ns / NS);
-  const d = Math.floor(total / 86400);
-  const h = Math.floor((total % 86400) / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const p = (n: number) => String(n).padStart(2, "0");
-  if (d > 0) return `${d}d ${p(h)}h ${p(m)}m ${p(s)}s`;
-  if (h > 0) return `${h}h ${p(m)}m ${p(s)}s`;
-  if (m > 0) return `${m}m ${p(s)}s`;
-  return `${s}s`;
-}
-
-/** The bucket chosen for a span of `seconds`. */
-export function autoBucket(seconds: number): Bucket {
-  if (seconds <= 2 * 86400) return "hour";
-  if (seconds <= 92 * 86400) return "day";
-  return "month";
-}
-
-/** Start (Unix seconds) of the bucket holding `sec`, and of the next one. */
-function bucketStart(sec: number, by: Bucket): number {
-  if (by === "hour") return Math.floor(sec / 3600) * 3600;
-  if (by === "day") return Math.floor(sec / 86400) * 86400;
-  const d = new Date(sec * 1000);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000;
-}
-function nextBucket(start: number, by: Bucket): number {
-  if (by === "hour") return start + 3600;
-  if (by === "day") return start + 86400;
-  const d = new Date(start * 1000);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000;
-}
-
 export async function backupStats(
   opts: StatsOptions,
   /** `rawBytes`: bytes read from the inputs so far (compressed, encrypted). */
   onProgress?: (p: { file: string; rawBytes: number; bytes: number; lines: number }) => void,
 ): Promise<StatsReport> {
   const started = performance.now();
-  const inputs = opts.inputs.length === 0 ? ["-"] : opts.inputs;
-  if (inputs.filter((p) => p === "-").length > 1) throw usageError("stdin (-) can be read only once");
-  if (inputs.length > MAX_INPUTS) throw usageError(`too many inputs (at most ${MAX_INPUTS})`);
   const top = opts.top ?? 10;
   const malformedLimit = opts.malformedLimit ?? 20;
 
@@ -274,7 +203,6 @@ export async function backupStats(
   const his = new Float64Array(1);
   const los = new Float64Array(1);
   let events = 0;
-  let rawBytes = 0;
   let duplicates = 0;
   let signed = 0;
   let noEmitter = 0;
@@ -307,108 +235,81 @@ export async function backupStats(
     return text;
   };
 
-  for (let f = 0; f < inputs.length; f++) {
-    const opened = await (opts.open ?? openBackup)(inputs[f]!, { soul: opts.soul, onRead: (n) => (rawBytes += n) });
-    const file: StatsFile = {
-      name: opened.name,
-      compression: opened.kind.compression,
-      encrypted: opened.kind.encrypted,
-      bytes: 0,
-      lines: 0,
-      events: 0,
-      malformed: 0,
-      duplicates: 0,
-    };
-    files.push(file);
-    const bad = (line: number, reason: string, bytes?: number): void => {
-      file.malformed++;
-      if (malformedLines.length < malformedLimit) malformedLines.push(bytes === undefined ? { file: opened.name, line, reason } : { file: opened.name, line, reason, bytes });
-    };
-    const tap = tapStream(opened.stream);
-    let nextProgress = 0;
-    file.lines = await forEachLine(tap.chunks, (b, s, e, line) => {
-      if (line === 1) s += bomLength(b, s, e);
-      if (line >= nextProgress && onProgress) {
-        nextProgress = line + 50_000;
-        onProgress({ file: opened.name, rawBytes, bytes: tap.bytes(), lines: line });
-      }
-      try {
-        scanEventLine(b, s, e, fields);
-      } catch (err) {
-        if (err instanceof ScanError) {
-          bad(line, err.reason);
-          return;
-        }
-        throw err;
-      }
-      const fl = fields.flags;
-      if (fl & (EventFlag.noId | EventFlag.badTs) || !(fl & EventFlag.hasSvc) || fields.svcEnd === fields.svcStart) {
-        bad(line, fl & EventFlag.noId ? 'no "id" string' : fl & EventFlag.badTs ? '"ts" missing or not an integer' : 'no "svc" string');
+  let f = -1;
+  let file: StatsFile;
+  const bad = (line: number, reason: string, bytes?: number): void => {
+    file.malformed++;
+    if (malformedLines.length < malformedLimit) malformedLines.push(bytes === undefined ? { file: file.name, line, reason } : { file: file.name, line, reason, bytes });
+  };
+  const visit = (b: Uint8Array, s: number, e: number, line: number): void => {
+    try {
+      scanEventLine(b, s, e, fields);
+    } catch (err) {
+      if (err instanceof ScanError) {
+        bad(line, err.reason);
         return;
       }
-      file.events++;
-      const key = idKey(b, fields.idStart, fields.idEnd, (fl & EventFlag.idEscaped) !== 0);
-      if (ids.get(key) !== undefined) {
-        file.duplicates++;
-        duplicates++;
-        return;
-      }
-      ids.set(key, { input: f, line, signed: false, selected: false });
-      events++;
-      const svc = svcText(b, fields.svcStart, fields.svcEnd);
-      svcCounts.set(svc, (svcCounts.get(svc) ?? 0) + 1);
-      if (fl & EventFlag.signed) signed++;
-      const em = findEmitter(b, s, e, fields.svcEnd);
-      if (em === null || em[1] === em[0]) noEmitter++;
-      else {
-        const name = stringText(b, em[0], em[1]);
-        emitters.set(name, (emitters.get(name) ?? 0) + 1);
-      }
-      splitTsInto(b, fields.tsStart, fields.tsEnd, his, los, 0);
-      const hi = his[0]!;
-      const lo = los[0]!;
-      if (hi < minHi || (hi === minHi && lo < minLo)) {
-        minHi = hi;
-        minLo = lo;
-        minText = asciiText(b, fields.tsStart, fields.tsEnd);
-      }
-      if (hi > maxHi || (hi === maxHi && lo > maxLo)) {
-        maxHi = hi;
-        maxLo = lo;
-        maxText = asciiText(b, fields.tsStart, fields.tsEnd);
-      }
-      // hi = ts / 1e9 truncated toward zero (seconds); lo the nanoseconds, same sign.
-      const hour = Math.floor((lo < 0 ? hi - 1 : hi) / 3600);
-      hours.set(hour, (hours.get(hour) ?? 0) + 1);
-    }, { maxLineBytes, onLong: (line, bytes) => bad(line, longLineReason(bytes, maxLineBytes), bytes) });
-    file.bytes = tap.bytes();
-  }
+      throw err;
+    }
+    const fl = fields.flags;
+    if (fl & (EventFlag.noId | EventFlag.badTs) || !(fl & EventFlag.hasSvc) || fields.svcEnd === fields.svcStart) {
+      bad(line, fl & EventFlag.noId ? 'no "id" string' : fl & EventFlag.badTs ? '"ts" missing or not an integer' : 'no "svc" string');
+      return;
+    }
+    file.events++;
+    const key = idKey(b, fields.idStart, fields.idEnd, (fl & EventFlag.idEscaped) !== 0);
+    if (ids.get(key) !== undefined) {
+      file.duplicates++;
+      duplicates++;
+      return;
+    }
+    ids.set(key, { input: f, line, signed: false, selected: false });
+    events++;
+    const svc = svcText(b, fields.svcStart, fields.svcEnd);
+    svcCounts.set(svc, (svcCounts.get(svc) ?? 0) + 1);
+    if (fl & EventFlag.signed) signed++;
+    const em = findEmitter(b, s, e, fields.svcEnd);
+    if (em === null || em[1] === em[0]) noEmitter++;
+    else {
+      const name = stringText(b, em[0], em[1]);
+      emitters.set(name, (emitters.get(name) ?? 0) + 1);
+    }
+    splitTsInto(b, fields.tsStart, fields.tsEnd, his, los, 0);
+    const hi = his[0]!;
+    const lo = los[0]!;
+    if (hi < minHi || (hi === minHi && lo < minLo)) {
+      minHi = hi;
+      minLo = lo;
+      minText = asciiText(b, fields.tsStart, fields.tsEnd);
+    }
+    if (hi > maxHi || (hi === maxHi && lo > maxLo)) {
+      maxHi = hi;
+      maxLo = lo;
+      maxText = asciiText(b, fields.tsStart, fields.tsEnd);
+    }
+    // hi = ts / 1e9 truncated toward zero (seconds); lo the nanoseconds, same sign.
+    const hour = Math.floor((lo < 0 ? hi - 1 : hi) / 3600);
+    hours.set(hour, (hours.get(hour) ?? 0) + 1);
+  };
+  await readInputs(opts, {
+    begin(input) {
+      f = input.index;
+      file = { ...newCounts(input), duplicates: 0 };
+      files.push(file);
+      return { line: visit, long: (line, bytes) => bad(line, longLineReason(bytes, maxLineBytes), bytes) };
+    },
+    progressEvery: 50_000,
+    progress: onProgress && ((input, p) => onProgress({ file: input.name, ...p })),
+    end(_, r) {
+      file.lines = r.lines;
+      file.bytes = r.bytes;
+    },
+  });
 
   const canon = (t: string) => (t === "-0" ? "0" : t);
   const first = events > 0 ? { ts: canon(minText), time: rfc3339Nanos(minText) } : null;
   const last = events > 0 ? { ts: canon(maxText), time: rfc3339Nanos(maxText) } : null;
   const spanNs = first && last ? (BigInt(last.ts) - BigInt(first.ts)).toString() : "0";
-
-  const spanSeconds = Number(BigInt(spanNs) / NS);
-  let by = opts.by ?? autoBucket(spanSeconds);
-  // A chart of more than MAX_BUCKETS bars says nothing: coarser buckets instead.
-  while (by !== "month" && spanSeconds / (by === "hour" ? 3600 : 86400) > MAX_BUCKETS) by = by === "hour" ? "day" : "month";
-  const buckets: { start: string; events: number }[] = [];
-  if (events > 0) {
-    const sums = new Map<number, number>();
-    let firstHour = Infinity;
-    let lastHour = -Infinity;
-    for (const [hour, n] of hours) {
-      const b = bucketStart(hour * 3600, by);
-      sums.set(b, (sums.get(b) ?? 0) + n);
-      if (hour < firstHour) firstHour = hour;
-      if (hour > lastHour) lastHour = hour;
-    }
-    const end = bucketStart(lastHour * 3600, by);
-    for (let b = bucketStart(firstHour * 3600, by); b <= end; b = nextBucket(b, by)) {
-      buckets.push({ start: new Date(b * 1000).toISOString().replace(".000Z", "Z"), events: sums.get(b) ?? 0 });
-    }
-  }
 
   const sortedEmitters = [...emitters].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const shown = sortedEmitters.slice(0, Math.max(0, top));
@@ -432,7 +333,7 @@ export async function backupStats(
     services,
     unknownServices,
     emitters: { distinct: emitters.size, none: noEmitter, top: shown.map(([name, n]) => ({ name, events: n })), others },
-    timeline: { by, buckets },
+    timeline: timeline(hours, spanNs, opts.by),
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -20,48 +20,29 @@
  */
 import { isUtf8 } from "node:buffer";
 import { availableParallelism } from "node:os";
-import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, longLineReason } from "../events/lines.ts";
 import { eventContent, eventIdFromContent, KNOWN_SERVICES, parseEvent, signablePreimage, type ParsedEvent } from "../events/id.ts";
 import { sha256 } from "../identity/crypto.ts";
-import { IdIndex, MAX_INPUTS } from "../events/idindex.ts";
-import { bomLength, validateLine } from "../events/validate.ts";
-import { NaraError, usageError } from "../errors.ts";
+import { IdIndex } from "../events/idindex.ts";
+import { validateLine } from "../events/validate.ts";
 import { decodeSignature, KeyRing } from "./keys.ts";
-import { openBackup, tapStream, type InputKind, type OpenOptions } from "./open.ts";
+import { type InputCounts, inputList, newCounts, readInputs, type InputsOptions } from "./inputs.ts";
 import { SigChecker } from "./sigcheck.ts";
+import { type Issue, type IssueKind, IssueLog } from "./verify-issues.ts";
 
-export type VerifyOptions = {
-  /** Files to read, "-" for stdin; none means stdin. */
-  inputs: string[];
+/** The inputs (none is stdin), the soul for encrypted ones, the line cap: see inputs.ts. */
+export type VerifyOptions = InputsOptions & {
   /** Trusted keys, name -> Base64 (from --keys). */
   keys?: Map<string, string>;
   /** A line out of (ts, id) order is corrupt rather than a warning. */
   requireSorted?: boolean;
-  /** For encrypted inputs. */
-  soul?: OpenOptions["soul"];
   /** Signature threads; 0 verifies on the main thread. Default: cores, at most 4. */
   threads?: number;
   /** Issues of each kind kept in the report (all are counted); default 1000. */
   issueLimit?: number;
-  /** Longer lines are malformed, skipped without being held (default DEFAULT_MAX_LINE_BYTES, 1 MiB). */
-  maxLineBytes?: number;
-  /** Opens an input (tests); default openBackup. */
-  open?: (path: string, opts: OpenOptions) => Promise<{ stream: ReadableStream<Uint8Array>; kind: InputKind; name: string }>;
 };
 
-export type IssueKind = "unreadable" | "malformed" | "id-mismatch" | "bad-signature" | "unsorted" | "duplicate" | "key-conflict" | "key-change";
-
-export type Issue = {
-  kind: IssueKind;
-  /** The input's name, as given (or "stdin"). */
-  file: string;
-  /** Index of the input in the command line. */
-  input: number;
-  line: number;
-  message: string;
-  /** Makes the backup corrupt (exit 7); the others are warnings. */
-  error: boolean;
-};
+export type { Issue, IssueKind };
 
 /** One row of the table: every event of a known service lands in exactly one of the last five columns. */
 export type ServiceCounts = {
@@ -76,16 +57,7 @@ export type ServiceCounts = {
   unknownKey: number;
 };
 
-export type FileReport = {
-  name: string;
-  compression: InputKind["compression"];
-  encrypted: boolean;
-  /** Decompressed bytes read. */
-  bytes: number;
-  /** Lines, blank ones included. */
-  lines: number;
-  events: number;
-  malformed: number;
+export type FileReport = InputCounts & {
   /** Lines whose (ts, id) is below the previous line's. */
   unsorted: number;
   /** Lines whose ID appeared earlier in the same input. */
@@ -162,9 +134,7 @@ export const defaultThreads = (): number => Math.max(1, Math.min(4, availablePar
 
 export async function verifyBackups(opts: VerifyOptions, hooks: VerifyHooks = {}): Promise<VerifyReport> {
   const started = performance.now();
-  const inputs = opts.inputs.length === 0 ? ["-"] : opts.inputs;
-  if (inputs.filter((p) => p === "-").length > 1) throw usageError("stdin (-) can be read only once");
-  if (inputs.length > MAX_INPUTS) throw usageError(`too many inputs (at most ${MAX_INPUTS})`);
+  inputList(opts.inputs); // usage errors before the checker's threads start
   const issueLimit = opts.issueLimit ?? 1000;
   const requireSorted = opts.requireSorted === true;
 
@@ -176,29 +146,12 @@ export async function verifyBackups(opts: VerifyOptions, hooks: VerifyHooks = {}
   const unknownServices = new Map<string, number>();
   const unknownKeyEmitters = new Map<string, number>();
   const files: FileReport[] = [];
-  const issues: Issue[] = [];
-  let issuesTotal = 0;
-  const kept = new Map<IssueKind, number>();
-  const found = new Map<IssueKind, number>();
-  let errors = 0;
-  let warnings = 0;
+  const log = new IssueLog(issueLimit, hooks.onIssue);
   let duplicatesAcross = 0;
   const learned = { learned: 0, conflicts: 0, changed: 0 };
 
-  const issue = (kind: IssueKind, file: number, line: number, message: string, error: boolean): Issue => {
-    const it: Issue = { kind, file: files[file]!.name, input: file, line, message, error };
-    issuesTotal++;
-    if (error) errors++;
-    else warnings++;
-    found.set(kind, (found.get(kind) ?? 0) + 1);
-    const n = kept.get(kind) ?? 0;
-    if (n < issueLimit) {
-      kept.set(kind, n + 1);
-      issues.push(it);
-    }
-    hooks.onIssue?.(it);
-    return it;
-  };
+  const issue = (kind: IssueKind, file: number, line: number, message: string, error: boolean): Issue =>
+    log.add({ kind, file: files[file]!.name, input: file, line, message, error });
 
   const pending: Pending[] = [];
   const badSignature = (m: SigMeta): void => {
@@ -220,167 +173,148 @@ export async function verifyBackups(opts: VerifyOptions, hooks: VerifyHooks = {}
   hooks.onDebug?.(checker.threads > 0 ? `checking signatures on ${checker.threads} thread(s)` : "checking signatures on the main thread");
 
   const ids = new IdIndex();
-  let rawBytes = 0;
   const maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  // The input being read (one at a time): set by begin().
+  let f = -1;
+  let report: FileReport;
+  let prevTs: string | undefined;
+  let prevId = "";
+  let lastMalformed: Issue | undefined;
+  let lastMalformedLine = 0;
+
+  const visit = (buf: Uint8Array, s: number, e: number, line: number): void | Promise<void> => {
+    let ev: ParsedEvent | undefined;
+    const bytes = buf.subarray(s, e);
+    if (isUtf8(bytes)) {
+      try {
+        ev = parseEvent(decoder.decode(bytes));
+      } catch {
+        ev = undefined;
+      }
+    }
+    const svc = ev?.svc ?? "";
+    const known = KNOWN_SERVICES.has(svc);
+    if (ev === undefined || !ev.id || svc === "" || (known && ev.payload === undefined)) {
+      const v = validateLine(buf, s, e);
+      const reason = !v.ok ? v.reason : ev === undefined ? "not an event a Go peer decodes" : 'no "svc" (a non-empty string)';
+      report.malformed++;
+      lastMalformed = issue("malformed", f, line, `malformed line: ${reason}`, true);
+      lastMalformedLine = line;
+      return;
+    }
+    report.events++;
+    const id = ev.id;
+    const ts = ev.ts;
+
+    // Order within this input: (ts, id) ascending.
+    if (prevTs !== undefined) {
+      const c = compareTs(ts, prevTs) || (id < prevId ? -1 : id > prevId ? 1 : 0);
+      if (c < 0) {
+        report.unsorted++;
+        const what =
+          ts === prevTs
+            ? `same ts as the previous event (${ts}) but its id ${id} sorts before ${prevId} (ties are ordered by id)`
+            : `ts ${ts} is before the previous event's ${prevTs}`;
+        issue("unsorted", f, line, `out of order: ${what}`, requireSorted);
+      }
+    }
+    prevTs = ts;
+    prevId = id;
+
+    const seen = ids.get(id);
+    if (seen !== undefined) {
+      const where = seen.input === f ? `line ${seen.line}` : `${files[seen.input]!.name}:${seen.line}`;
+      if (seen.input === f) report.duplicates++;
+      else duplicatesAcross++;
+      issue("duplicate", f, line, `duplicate: event ${id} already at ${where}`, false);
+    } else ids.set(id, { input: f, line, signed: false, selected: false });
+
+    if (!known) {
+      unknownServices.set(svc, (unknownServices.get(svc) ?? 0) + 1);
+      return;
+    }
+    const counts = services.get(svc)!;
+    counts.events++;
+    const content = eventContent(svc, ev.payload)!;
+    const computed = eventIdFromContent(ts, svc, content);
+    if (computed !== id) {
+      counts.idMismatch++;
+      issue("id-mismatch", f, line, `ID mismatch: the line says ${id}, its ${svc} content gives ${computed} (a changed byte, or an event altered after it was made)`, true);
+      return;
+    }
+    if (svc === "hey-there" || svc === "chau") {
+      const p = ev.payload!;
+      const from = typeof p.From === "string" ? p.From : "";
+      const pk = typeof p.PublicKey === "string" ? p.PublicKey : "";
+      if (from !== "" && pk !== "") {
+        const r = keys.learn(from, pk);
+        if (r === "new") learned.learned++;
+        else if (r === "changed") {
+          learned.learned++;
+          learned.changed++;
+          issue("key-change", f, line, `${from} announces another public key than before (a new soul?): both are accepted for ${from}'s signatures`, false);
+        } else if (r === "conflict") {
+          learned.conflicts++;
+          issue("key-conflict", f, line, `${from} announces a public key that differs from the one given with --keys: ignored`, false);
+        }
+      }
+    }
+    const emitter = ev.emitter ?? "";
+    const sigText = ev.sig ?? "";
+    if (emitter === "" || sigText === "") {
+      counts.unsigned++;
+      return;
+    }
+    const meta: SigMeta = { svc: counts, emitter, file: f, line, id };
+    const sig = decodeSignature(sigText);
+    if (sig === null) {
+      counts.badSignature++;
+      issue("bad-signature", f, line, `bad signature: "sig" of event ${id} is not the Base64 of 64 bytes`, true);
+      return;
+    }
+    const hash = sha256(signablePreimage(id, ts, svc, emitter, content));
+    const known2 = keys.keysOf(emitter);
+    if (known2 === undefined || known2.length === 0) {
+      pending.push({ ...meta, hash, sig, tried: -1 });
+      return;
+    }
+    return checker.add(hash, sig, known2[0]!, meta);
+  };
 
   try {
-    for (let f = 0; f < inputs.length; f++) {
-      const opened = await (opts.open ?? openBackup)(inputs[f]!, { soul: opts.soul, onRead: (n) => (rawBytes += n) });
-      const report: FileReport = {
-        name: opened.name,
-        compression: opened.kind.compression,
-        encrypted: opened.kind.encrypted,
-        bytes: 0,
-        lines: 0,
-        events: 0,
-        malformed: 0,
-        unsorted: 0,
-        duplicates: 0,
-        truncated: false,
-      };
-      files.push(report);
-      const tap = tapStream(opened.stream);
-      let prevTs: string | undefined;
-      let prevId = "";
-      let lastMalformed: Issue | undefined;
-      let lastMalformedLine = 0;
-      let lastLine = 0;
-      let nextProgress = 0;
-
-      const visit = (buf: Uint8Array, s: number, e: number, line: number): void | Promise<void> => {
-        if (line === 1) s += bomLength(buf, s, e);
-        if (line >= nextProgress) {
-          nextProgress = line + 10_000;
-          hooks.onProgress?.({ file: opened.name, rawBytes, bytes: tap.bytes(), lines: line, events: report.events });
-        }
-        let ev: ParsedEvent | undefined;
-        const bytes = buf.subarray(s, e);
-        if (isUtf8(bytes)) {
-          try {
-            ev = parseEvent(decoder.decode(bytes));
-          } catch {
-            ev = undefined;
-          }
-        }
-        const svc = ev?.svc ?? "";
-        const known = KNOWN_SERVICES.has(svc);
-        if (ev === undefined || !ev.id || svc === "" || (known && ev.payload === undefined)) {
-          const v = validateLine(buf, s, e);
-          const reason = !v.ok ? v.reason : ev === undefined ? "not an event a Go peer decodes" : 'no "svc" (a non-empty string)';
-          report.malformed++;
-          lastMalformed = issue("malformed", f, line, `malformed line: ${reason}`, true);
-          lastMalformedLine = line;
-          return;
-        }
-        report.events++;
-        const id = ev.id;
-        const ts = ev.ts;
-
-        // Order within this input: (ts, id) ascending.
-        if (prevTs !== undefined) {
-          const c = compareTs(ts, prevTs) || (id < prevId ? -1 : id > prevId ? 1 : 0);
-          if (c < 0) {
-            report.unsorted++;
-            const what =
-              ts === prevTs
-                ? `same ts as the previous event (${ts}) but its id ${id} sorts before ${prevId} (ties are ordered by id)`
-                : `ts ${ts} is before the previous event's ${prevTs}`;
-            issue("unsorted", f, line, `out of order: ${what}`, requireSorted);
-          }
-        }
-        prevTs = ts;
-        prevId = id;
-
-        const seen = ids.get(id);
-        if (seen !== undefined) {
-          const where = seen.input === f ? `line ${seen.line}` : `${files[seen.input]!.name}:${seen.line}`;
-          if (seen.input === f) report.duplicates++;
-          else duplicatesAcross++;
-          issue("duplicate", f, line, `duplicate: event ${id} already at ${where}`, false);
-        } else ids.set(id, { input: f, line, signed: false, selected: false });
-
-        if (!known) {
-          unknownServices.set(svc, (unknownServices.get(svc) ?? 0) + 1);
-          return;
-        }
-        const counts = services.get(svc)!;
-        counts.events++;
-        const content = eventContent(svc, ev.payload)!;
-        const computed = eventIdFromContent(ts, svc, content);
-        if (computed !== id) {
-          counts.idMismatch++;
-          issue("id-mismatch", f, line, `ID mismatch: the line says ${id}, its ${svc} content gives ${computed} (a changed byte, or an event altered after it was made)`, true);
-          return;
-        }
-        if (svc === "hey-there" || svc === "chau") {
-          const p = ev.payload!;
-          const from = typeof p.From === "string" ? p.From : "";
-          const pk = typeof p.PublicKey === "string" ? p.PublicKey : "";
-          if (from !== "" && pk !== "") {
-            const r = keys.learn(from, pk);
-            if (r === "new") learned.learned++;
-            else if (r === "changed") {
-              learned.learned++;
-              learned.changed++;
-              issue("key-change", f, line, `${from} announces another public key than before (a new soul?): both are accepted for ${from}'s signatures`, false);
-            } else if (r === "conflict") {
-              learned.conflicts++;
-              issue("key-conflict", f, line, `${from} announces a public key that differs from the one given with --keys: ignored`, false);
-            }
-          }
-        }
-        const emitter = ev.emitter ?? "";
-        const sigText = ev.sig ?? "";
-        if (emitter === "" || sigText === "") {
-          counts.unsigned++;
-          return;
-        }
-        const meta: SigMeta = { svc: counts, emitter, file: f, line, id };
-        const sig = decodeSignature(sigText);
-        if (sig === null) {
-          counts.badSignature++;
-          issue("bad-signature", f, line, `bad signature: "sig" of event ${id} is not the Base64 of 64 bytes`, true);
-          return;
-        }
-        const hash = sha256(signablePreimage(id, ts, svc, emitter, content));
-        const known2 = keys.keysOf(emitter);
-        if (known2 === undefined || known2.length === 0) {
-          pending.push({ ...meta, hash, sig, tried: -1 });
-          return;
-        }
-        return checker.add(hash, sig, known2[0]!, meta);
-      };
-
-      try {
-        report.lines = await forEachLine(
-          tap.chunks,
-          (buf, s, e, line) => {
-            lastLine = line;
-            return visit(buf, s, e, line);
+    await readInputs(opts, {
+      begin(input) {
+        f = input.index;
+        prevTs = undefined;
+        prevId = "";
+        lastMalformed = undefined;
+        lastMalformedLine = 0;
+        report = { ...newCounts(input), unsorted: 0, duplicates: 0, truncated: false };
+        files.push(report);
+        return {
+          line: visit,
+          long(line, bytes) {
+            report.malformed++;
+            issue("malformed", f, line, longLineReason(bytes, maxLineBytes), true);
           },
-          {
-            maxLineBytes,
-            onLong(line, bytes) {
-              lastLine = line;
-              report.malformed++;
-              issue("malformed", f, line, longLineReason(bytes, maxLineBytes), true);
-            },
-          },
-        );
-      } catch (err) {
-        // The data itself is damaged (compressed data cut or garbled, an encrypted chunk changed):
-        // corruption like any other, after what could be read was checked.
-        if (!(err instanceof NaraError)) throw err;
-        report.lines = lastLine;
+        };
+      },
+      progressEvery: 10_000,
+      progress: (input, p) => hooks.onProgress?.({ file: input.name, ...p, events: report.events }),
+      damaged(input, err, lastLine) {
+        // Corruption like any other, after what could be read was checked.
         report.unreadable = err.message;
         issue("unreadable", f, lastLine + 1, `${err.message}${err.hint ? ` (${err.hint})` : ""}; nothing after this point was checked`, true);
-      }
-      report.bytes = tap.bytes();
-      // A last line that is broken and not ended by a newline: the input was cut.
-      report.truncated = tap.bytes() > 0 && tap.lastByte() !== 0x0a && lastMalformed !== undefined && lastMalformedLine === report.lines;
-      if (report.truncated) lastMalformed!.message += " (the input ends inside this line: truncated?)";
-      hooks.onProgress?.({ file: opened.name, rawBytes, bytes: report.bytes, lines: report.lines, events: report.events });
-    }
+      },
+      end(input, r) {
+        report.lines = r.lines;
+        report.bytes = r.bytes;
+        // A last line that is broken and not ended by a newline: the input was cut.
+        report.truncated = r.bytes > 0 && r.lastByte !== 0x0a && lastMalformed !== undefined && lastMalformedLine === r.lines;
+        if (report.truncated) lastMalformed!.message += " (the input ends inside this line: truncated?)";
+        hooks.onProgress?.({ file: input.name, rawBytes: r.rawBytes, bytes: r.bytes, lines: r.lines, events: report.events });
+      },
+    });
     await checker.flush();
 
     // Events read before their emitter's key, and signatures that failed while another key might still come.
@@ -417,30 +351,27 @@ export async function verifyBackups(opts: VerifyOptions, hooks: VerifyHooks = {}
     servicesOut[svc] = c;
     for (const k of Object.keys(total) as (keyof ServiceCounts)[]) total[k] += c[k];
   }
-  issues.sort((a, b) => a.input - b.input || a.line - b.line);
-  const malformed = files.reduce((n, r) => n + r.malformed, 0);
-  const unsorted = files.reduce((n, r) => n + r.unsorted, 0);
-  const dupWithin = files.reduce((n, r) => n + r.duplicates, 0);
+  const sum = (k: "malformed" | "unsorted" | "duplicates" | "bytes") => files.reduce((n, r) => n + r[k], 0);
   return {
-    ok: errors === 0,
+    ok: log.errors === 0,
     files,
     services: servicesOut,
     total,
     unknownServices: Object.fromEntries([...unknownServices].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))),
-    malformed,
-    duplicates: dupWithin + duplicatesAcross,
+    malformed: sum("malformed"),
+    duplicates: sum("duplicates") + duplicatesAcross,
     duplicatesAcrossFiles: duplicatesAcross,
-    unsorted,
+    unsorted: sum("unsorted"),
     requireSorted,
     keys: { trusted: keys.trustedNames, ...learned },
     unknownKeyEmitters: Object.fromEntries([...unknownKeyEmitters].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))),
     signaturesChecked: total.ok + total.badSignature,
-    errors,
-    warnings,
-    issues,
-    issuesTotal,
-    issueCounts: Object.fromEntries(found),
-    bytes: files.reduce((n, r) => n + r.bytes, 0),
+    errors: log.errors,
+    warnings: log.warnings,
+    issues: log.sorted(),
+    issuesTotal: log.total,
+    issueCounts: log.counts(),
+    bytes: sum("bytes"),
     seconds: (performance.now() - started) / 1000,
     threads: checker.threads,
   };

@@ -1,11 +1,12 @@
 import { defineCommand } from "citty";
-import { identityArgs, outputArgs, lineArgs, outputOptions, parseMaxLineBytes, parseSize } from "../cli/args.ts";
-import { createLog, type Log } from "../cli/log.ts";
-import { createProgress, formatBytes, formatDuration, progressEnabled } from "../cli/progress.ts";
-import { defaultMaxMemory, mergeBackups, type MergeSummary } from "../backup/merge.ts";
-import { ExitCode, usageError } from "../errors.ts";
+import { filesArg, identityArgs, lineArgs, outputArgsWith, parseMaxLineBytes, parseSize } from "../cli/args.ts";
+import { formatBytes } from "../cli/progress.ts";
+import { mergeHooks, reportMerge } from "../cli/render/backup.ts";
+import { commandSetup } from "../cli/setup.ts";
+import { onInterrupt, signalExitCode } from "../cli/signals.ts";
+import { defaultMaxMemory, mergeBackups, requireInputs, type MergeSummary } from "../backup/merge.ts";
+import { soulFromArgs } from "../backup/open.ts";
 import { parseCompression } from "../io/output.ts";
-import { loadRestoreIdentity } from "../identity/signer.ts";
 
 export default defineCommand({
   meta: {
@@ -13,14 +14,7 @@ export default defineCommand({
     description: "Merge backups into one deduplicated JSON Lines file in (ts, id) order, with bounded memory",
   },
   args: {
-    files: {
-      type: "positional",
-      required: false,
-      description: "backup files (JSON Lines, plain, .zst/.gz or encrypted); - reads stdin",
-      valueHint: "FILE...",
-      // Any number of files: read from args._ (src/cli.ts does not reject the extra words).
-      variadic: true,
-    } as { type: "positional"; required: false; description: string; valueHint: string },
+    ...filesArg("backup files (JSON Lines, plain, .zst/.gz or encrypted); - reads stdin"),
     output: { type: "string", alias: "o", description: "write to FILE (atomically) instead of stdout; .zst/.gz compress", valueHint: "file" },
     presorted: {
       type: "boolean",
@@ -44,105 +38,50 @@ export default defineCommand({
     encrypt: { type: "boolean", description: "encrypt the output with the soul's key (NARA_SOUL, --soul-file or --soul)" },
     ...identityArgs,
     name: { type: "string", description: "nara name: checks that the soul is bonded to it (optional)", valueHint: "name" },
-    ...outputArgs,
-    json: { type: "boolean", description: "print the summary as one JSON object on stderr" },
+    ...outputArgsWith("print the summary as one JSON object on stderr"),
   },
   async run({ args }) {
-    const out = outputOptions(args);
-    const log = createLog({ ...out, quiet: out.quiet || (out.json && !out.verbose) });
+    const { out, log, progress: newProgress } = commandSetup(args);
     const inputs = (args._ ?? []).map(String);
-    if (inputs.length === 0) throw usageError("no input given", "name the backups to merge: nara-backup merge A B ... -o OUT");
+    requireInputs(inputs);
     const maxMemory = args["max-memory"] === undefined ? undefined : parseSize(args["max-memory"], "--max-memory");
     const compress = args.compress === undefined ? undefined : parseCompression(args.compress);
     const maxLineBytes = parseMaxLineBytes(args);
-
     // The soul only when needed: --encrypt, or an encrypted input (asked for when one is opened).
-    const soulGiven = args.soul !== undefined || Boolean(process.env.NARA_SOUL?.trim()) || args["soul-file"] !== undefined;
-    let seed: Uint8Array | undefined;
-    const loadSeed = (): Uint8Array => (seed ??= loadRestoreIdentity(args, log).identity.seedBytes());
-    const encryptSeed = args.encrypt ? loadSeed() : undefined;
+    const soul = soulFromArgs(args, log);
+    const encryptSeed = args.encrypt ? soul.required() : undefined;
+    const progress = newProgress();
 
-    const progress = createProgress({ enabled: progressEnabled(out) });
-    const mib = (n: number) => Math.round(n / 2 ** 20);
-    const summary = await mergeBackups(
-      {
-        inputs,
-        output: args.output,
-        presorted: args.presorted,
-        maxMemory,
-        tempDir: args["temp-dir"],
-        skipInvalid: args["skip-invalid"] === true,
-        maxLineBytes,
-        checkIds: args["check-ids"] !== false,
-        soul: () => (soulGiven ? { seed: loadSeed() } : undefined),
-        compress,
-        encryptSeed,
-      },
-      {
-        onWarn: (m) => {
-          progress.clear();
-          log.warn(m);
+    // A signal stops the merge, which removes its temporary files and partial output at once; then exit 130/143.
+    const controller = new AbortController();
+    const stopListening = onInterrupt((signal) => {
+      controller.abort();
+      process.exit(signalExitCode(signal));
+    });
+    let summary: MergeSummary;
+    try {
+      summary = await mergeBackups(
+        {
+          inputs,
+          output: args.output,
+          presorted: args.presorted,
+          maxMemory,
+          tempDir: args["temp-dir"],
+          skipInvalid: args["skip-invalid"] === true,
+          maxLineBytes,
+          checkIds: args["check-ids"] !== false,
+          soul,
+          compress,
+          encryptSeed,
+          signal: controller.signal,
         },
-        onInfo: (m) => {
-          progress.clear();
-          log.info(m);
-        },
-        onDebug: (m) => {
-          progress.clear();
-          log.debug(m);
-        },
-        onProgress: (p) =>
-          progress.update({
-            label: p.phase,
-            done: mib(p.bytesRead),
-            total: mib(p.bytesTotal),
-            fraction: p.bytesTotal > 0 ? p.bytesRead / p.bytesTotal : 0,
-            extra: `MiB · ${p.events.toLocaleString("en")} events`,
-          }),
-      },
-    );
+        mergeHooks(log, progress),
+      );
+    } finally {
+      stopListening();
+    }
     progress.stop();
-    report(summary, log, out.json);
+    reportMerge(summary, log, out.json);
     return summary.exitCode;
   },
 });
-
-function report(s: MergeSummary, log: Log, json: boolean): void {
-  if (json) {
-    process.stderr.write(`${JSON.stringify(summaryJson(s))}\n`);
-    return;
-  }
-  log.success(
-    `${s.written.toLocaleString("en")} events from ${s.inputs.length} input(s) to ${s.output} in ${formatDuration(s.seconds * 1000)}`,
-  );
-  log.info(
-    `read ${s.read}, duplicates ${s.duplicates}` +
-      (s.replaced ? ` (${s.replaced} replaced by a signed copy)` : "") +
-      (s.invalid ? `, invalid lines left out ${s.invalid}` : "") +
-      (s.conflicts ? `, left out for an id under two timestamps ${s.conflicts}` : "") +
-      `, runs spilled ${s.runs}` +
-      (s.restarts ? `, restarts ${s.restarts}` : "") +
-      `, ${formatBytes(s.bytes)} written`,
-  );
-}
-
-/** The `--json` summary; its keys are part of the CLI's contract (README). */
-export function summaryJson(s: MergeSummary) {
-  return {
-    complete: s.exitCode === ExitCode.ok,
-    exitCode: s.exitCode,
-    output: s.output,
-    inputs: s.inputs.map((i) => ({ ...i })),
-    read: s.read,
-    invalid: s.invalid,
-    written: s.written,
-    duplicates: s.duplicates,
-    replaced: s.replaced,
-    conflicts: s.conflicts,
-    idCheck: s.idCheck,
-    runs: s.runs,
-    restarts: s.restarts,
-    bytes: s.bytes,
-    seconds: Number(s.seconds.toFixed(3)),
-  };
-}
