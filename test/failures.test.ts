@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExitCode } from "../src/errors.ts";
+import { describeError, ExitCode, NaraError } from "../src/errors.ts";
+import { TempSealer } from "../src/io/tempfile.ts";
 import { openOutput } from "../src/io/output.ts";
 import { importUrl } from "../src/restore/import.ts";
 import { restoreEvents } from "../src/restore/restore.ts";
@@ -149,6 +150,30 @@ describe("a full disk", () => {
     expect(r.stderr).toMatch(ENOSPC(`temporary file ${full}/nara-spool-`));
     expect(r.stderr).not.toContain("    at ");
     expect(r.stdout).toBe("");
+    expect(listing(full)).toEqual([]);
+  });
+
+  test.skipIf(noMount !== undefined)("a temporary file created on a disk that is already full: the same one line, from its first write", () => {
+    const filler = join(full, "filler");
+    try {
+      // Fill the tmpfs to the last byte, so that even the 4-byte header of a new run cannot be written.
+      try {
+        writeFileSync(filler, Buffer.alloc(512 << 10));
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe("ENOSPC");
+      }
+      let thrown: unknown;
+      try {
+        new TempSealer().writer(join(full, "run-1"));
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(NaraError);
+      expect(`error: ${describeError(thrown)}`).toMatch(ENOSPC(`temporary file ${full}/run-1`));
+    } finally {
+      rmSync(filler, { force: true });
+      rmSync(join(full, "run-1"), { force: true });
+    }
     expect(listing(full)).toEqual([]);
   });
 

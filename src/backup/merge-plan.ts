@@ -5,8 +5,8 @@
  * progress counted, the signal polled).
  */
 import { statSync } from "node:fs";
-import { ExitCode, NaraError, usageError, unreadableFile } from "../errors.ts";
-import { openInput } from "../io/input.ts";
+import { ExitCode, NaraError, usageError } from "../errors.ts";
+import { openInput, statBackup } from "../io/input.ts";
 import { defaultMaxMemory } from "../io/tempfile.ts";
 import { type ByteSource, FileSource, type InvalidLine, JsonlCursor, StreamSource } from "./cursor.ts";
 import type { InputReport, MergeHooks, MergeOptions, MergeProgress } from "./merge.ts";
@@ -40,16 +40,7 @@ export function planMerge(opts: MergeOptions): MergePlan {
   requireInputs(inputs);
   if (inputs.filter((p) => p === "-").length > 1) throw usageError("stdin (-) can be read only once");
   // Fail before any work when an input is missing (openInput says the same later, with the file's kind).
-  for (const path of inputs) {
-    if (path === "-") continue;
-    let isDir = false;
-    try {
-      isDir = statSync(path).isDirectory();
-    } catch (err) {
-      throw unreadableFile(path, err);
-    }
-    if (isDir) throw usageError(`${path} is a directory, not a backup file`);
-  }
+  for (const path of inputs) if (path !== "-") statBackup(path);
   const maxMemory = opts.maxMemory ?? defaultMaxMemory();
   if (!(maxMemory >= 1)) throw usageError("--max-memory must be more than 0");
   // Which inputs go through sorted runs: all of them with presorted false; by default those that

@@ -6,6 +6,7 @@
 import type { ArgsDef } from "citty";
 import { ExitCode, NaraError, usageError } from "../errors.ts";
 import { parseDuration } from "./args.ts";
+import { onInterrupt, signalExitCode } from "./signals.ts";
 import type { Log } from "./log.ts";
 import { AUTH_KEY_ENV, joinMesh, leaveAll, readAuthKey, type MeshSession } from "../mesh/join.ts";
 import { peerIps } from "../mesh/localapi.ts";
@@ -84,16 +85,9 @@ export async function openMesh(args: MeshArgs, log: Log, opts: { exitOnSignal: b
   if (checked.loginServer === undefined) return { proxy: checked.proxy, async [Symbol.asyncDispose]() {} };
   const onSignal = (signal: NodeJS.Signals) => {
     log.warn(`${signal}: leaving the nara mesh`);
-    void leaveAll().finally(() => process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143));
+    void leaveAll().finally(() => process.exit(signalExitCode(signal)));
   };
-  const off = () => {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  };
-  if (opts.exitOnSignal) {
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  }
+  const off = opts.exitOnSignal ? onInterrupt(onSignal) : () => {};
   try {
     const session = await joinMesh({
       loginServer: checked.loginServer,

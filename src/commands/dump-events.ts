@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { discoveryArgs, discoveryOptions, identityArgs, outputArgs, parseDuration, lineArgs, parseIntArg, parseMaxLineBytes, parseSize } from "../cli/args.ts";
-import { exitOnInterrupt } from "../cli/interrupt.ts";
+import { exitOnInterrupt } from "../cli/signals.ts";
 import { meshArgs, meshJson, withMesh } from "../cli/mesh.ts";
 import { formatBytes } from "../cli/progress.ts";
 import { dumpHooks, interruptedMessage, reportDump } from "../cli/render/dump.ts";

@@ -1,3 +1,4 @@
+import { onInterrupt, signalExitCode } from "../cli/signals.ts";
 import { defineCommand } from "citty";
 import { filesArg, identityArgs, lineArgs, outputArgsWith, parseDuration, parseIntArg, parseMaxLineBytes } from "../cli/args.ts";
 import { checkTailnetUrl, meshArgs, meshFetch, openMesh } from "../cli/mesh.ts";
@@ -97,13 +98,12 @@ export default defineCommand({
     const controller = new AbortController();
     let interrupts = 0;
     const onSignal = (signal: NodeJS.Signals) => {
-      if (++interrupts > 1) process.exit(signal === "SIGINT" ? ExitCode.interrupted : 143);
+      if (++interrupts > 1) process.exit(signalExitCode(signal));
       progress.stop();
       log.warn("interrupted: stopping after the request in flight (Ctrl-C again to quit at once)");
       controller.abort();
     };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    const offSignals = onInterrupt(onSignal);
 
     let summary: RestoreSummary;
     try {
@@ -130,8 +130,7 @@ export default defineCommand({
       );
     } finally {
       progress.stop();
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      offSignals();
     }
     report.end(summary, skipInvalid);
     if (summary.failure) throw summary.failure;

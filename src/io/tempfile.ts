@@ -72,7 +72,13 @@ export class SealedWriter {
     }
     const head = Buffer.alloc(4);
     head.writeUInt32LE(file, 0);
-    writeAll(this.fd, head);
+    try {
+      writeAll(this.fd, head);
+    } catch (err) {
+      // A disk that filled up between two runs fails here, at the first write: the same one line as any later write.
+      this.close();
+      throw ioError(err, `temporary file ${path}`, "cannot write");
+    }
   }
 
   write(data: Uint8Array): void {

@@ -1,4 +1,5 @@
 /** What dump-events and peers print: progress, log lines, the summary, the peer table. */
+import { columns } from "../table.ts";
 import { ExitCode } from "../../errors.ts";
 import type { DumpHooks, DumpSummary } from "../../dump/dump.ts";
 import type { Discovery, Peer, Skipped } from "../../mesh/discovery.ts";
@@ -102,10 +103,7 @@ export function summaryJson(s: DumpSummary) {
 
 const address = (p: Peer): string => p.url.replace(/^http:\/\//, "");
 
-function columns(rows: string[][], indent = ""): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
-}
+const leftColumns = (rows: string[][], indent = ""): string => `${columns(rows, { indent, align: () => "left" }).join("\n")}\n`;
 
 /** What `peers` prints on stdout: the discovery as JSON (--json), else as a table. */
 export function renderPeers(found: Discovery & { via: string }, mesh: ReturnType<typeof meshJson>, json: boolean): string {
@@ -115,8 +113,8 @@ export function renderPeers(found: Discovery & { via: string }, mesh: ReturnType
 /** `peers`: the naras a backup would fetch from, and the ones it would skip. */
 export function renderTable(peers: Peer[], skipped: Skipped[]): string {
   let text = peers.length
-    ? columns([["NAME", "ADDRESS", "SOURCE"], ...peers.map((p) => [p.name, address(p), p.source])])
+    ? leftColumns([["NAME", "ADDRESS", "SOURCE"], ...peers.map((p) => [p.name, address(p), p.source])])
     : "no peers\n";
-  if (skipped.length) text += `\nskipped (${skipped.length}):\n` + columns(skipped.map((s) => [s.name, s.reason]), "  ");
+  if (skipped.length) text += `\nskipped (${skipped.length}):\n` + leftColumns(skipped.map((s) => [s.name, s.reason]), "  ");
   return text;
 }
