@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { thrown as failure } from "./helpers/errors.ts";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,16 +44,6 @@ function recorder() {
       debug: (m: string) => lines.push(`debug ${m}`),
     },
   };
-}
-
-function failure(fn: () => unknown): NaraError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(NaraError);
-    return err as NaraError;
-  }
-  throw new Error("expected an error");
 }
 
 function expectNoSoul(text: string) {
