@@ -66,6 +66,8 @@ export type PeerOptions = {
   port?: number;
   /** The peer's clock, ms since the epoch (inject to simulate skew). */
   now?: () => number;
+  /** How it waits out latencyMs (inject to see the wait without timing it). */
+  sleep?: (ms: number) => Promise<void>;
   faults?: Faults;
   /** Far away: round trips, a shared uplink, a server cost per page (see wan.ts). */
   wan?: WanOptions;
@@ -100,6 +102,12 @@ export type SimPeer = {
   stash: SimStash;
   /** Resets stats and fault counters (not the ledger). */
   resetStats(): void;
+  /**
+   * Resolves once `check(stats)` holds, checked now, when each request has
+   * been counted and when it has been answered: a test waits for what the
+   * peer saw instead of sleeping. Rejects if the peer stops first.
+   */
+  until(check: (stats: PeerStats) => boolean): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -155,9 +163,10 @@ export function startPeer(opts: PeerOptions): SimPeer {
       else pending.add(resolve);
     });
 
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const delay = async (): Promise<void> => {
     const ms = faults.latencyMs ?? 0;
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+    if (ms > 0) await sleep(ms);
   };
 
   // ---- /ping
@@ -188,6 +197,20 @@ export function startPeer(opts: PeerOptions): SimPeer {
   const handleSync = syncHandler(ctx);
   const handleImport = importHandler(ctx);
 
+  const waiters = new Set<{ check: (s: PeerStats) => boolean; resolve: () => void; reject: (e: Error) => void }>();
+  const wake = () => {
+    for (const w of waiters) {
+      if (!w.check(stats)) continue;
+      waiters.delete(w);
+      w.resolve();
+    }
+  };
+  /** A handler's promise: its counters are up to date once it returned (it ran to its first await). */
+  const watched = (handling: Promise<Response>): Promise<Response> => {
+    wake();
+    return handling.finally(wake);
+  };
+
   const server = Bun.serve({
     hostname,
     port: opts.port ?? 0,
@@ -197,9 +220,10 @@ export function startPeer(opts: PeerOptions): SimPeer {
       const path = new URL(req.url).pathname;
       let res: Response;
       if (path === "/ping" && req.method === "GET") res = handlePing();
-      else if (path === "/events/sync") res = await handleSync(req);
-      else if (path === "/api/events/import") res = await handleImport(req);
+      else if (path === "/events/sync") res = await watched(handleSync(req));
+      else if (path === "/api/events/import") res = await watched(handleImport(req));
       else res = (await stash.handle(req, path)) ?? text("404 page not found\n", 404);
+      wake();
       await delay();
       return wan ? wan.respond(res, path === "/events/sync" ? ledger.ev.length : 0) : res;
     },
@@ -227,10 +251,17 @@ export function startPeer(opts: PeerOptions): SimPeer {
     resetStats() {
       Object.assign(stats, freshStats());
     },
+    until(check) {
+      if (check(stats)) return Promise.resolve();
+      if (stopped) return Promise.reject(new Error(`sim peer ${name}: stopped`));
+      return new Promise<void>((resolve, reject) => waiters.add({ check, resolve, reject }));
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       signalStopped();
+      for (const w of waiters) w.reject(new Error(`sim peer ${name}: stopped before the awaited state`));
+      waiters.clear();
       for (const resolve of pending) resolve(droppedConnection());
       pending.clear();
       wan?.close();
