@@ -10,20 +10,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode, NaraError } from "../src/errors.ts";
-import {
-  Decryptor,
-  EncryptedInputError,
-  Encryptor,
-  HEADER_LENGTH,
-  TAG_LENGTH,
-  decryptBytes,
-  decryptStream,
-  deriveKeys,
-  encryptBytes,
-  encryptStream,
-  makeHeader,
-  soulId,
-} from "../src/io/encrypt.ts";
+import { Decryptor, Encryptor } from "../src/io/encrypt.ts";
+import { EncryptedInputError, HEADER_LENGTH, TAG_LENGTH, deriveKeys, makeHeader, soulId } from "../src/io/encrypt-format.ts";
+import { decryptBytes, decryptStream, encryptBytes, encryptStream } from "./helpers/encrypt.ts";
 import { openInput, type InputKind } from "../src/io/input.ts";
 import { BLOCK_SIZE, compressionForPath, openOutput, type Compression } from "../src/io/output.ts";
 import { loadDecryptSoul } from "../src/io/seed.ts";

@@ -18,7 +18,7 @@ import { parseMaxLineBytes } from "../src/cli/args.ts";
 import { readIds } from "../src/dump/dump.ts";
 import { ExitCode, NaraError } from "../src/errors.ts";
 import { DEFAULT_MAX_LINE_BYTES, forEachLine, formatLimit, longLineReason } from "../src/events/lines.ts";
-import { encryptBytes } from "../src/io/encrypt.ts";
+import { encryptBytes } from "./helpers/encrypt.ts";
 import { importUrl } from "../src/restore/import.ts";
 import { restoreEvents, type InvalidLine as RestoreInvalid } from "../src/restore/restore.ts";
 import { generateEvents, generateNaras, makeNara } from "./sim/generate.ts";

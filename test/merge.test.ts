@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { FAN_IN, mergeBackups, type MergeOptions, type MergeSummary } from "../src/backup/merge.ts";
 import { dumpEvents } from "../src/dump/dump.ts";
 import { NaraError } from "../src/errors.ts";
-import { encryptBytes } from "../src/io/encrypt.ts";
+import { encryptBytes } from "./helpers/encrypt.ts";
 import { openInput } from "../src/io/input.ts";
 import { openOutput } from "../src/io/output.ts";
 import { distribute, generateEvents, generateNaras, Rng, type SimEvent } from "./sim/generate.ts";

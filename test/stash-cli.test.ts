@@ -7,7 +7,7 @@ import { cli as runCli } from "./helpers/cli.ts";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decryptBytes } from "../src/io/encrypt.ts";
+import { decryptBytes } from "./helpers/encrypt.ts";
 import { generateNaras } from "./sim/generate.ts";
 import { startPeer, type SimPeer } from "./sim/peer.ts";
 

@@ -8,7 +8,7 @@ import { dumpEvents } from "../src/dump/dump.ts";
 import { ExitCode } from "../src/errors.ts";
 import { eventContent, makeEvent, parseEvent, verifyEventSignature, type ParsedEvent } from "../src/events/id.ts";
 import { sha256 } from "../src/identity/crypto.ts";
-import { encryptBytes } from "../src/io/encrypt.ts";
+import { encryptBytes } from "./helpers/encrypt.ts";
 import { decodeSignature, KeyRing, parseKeysText } from "../src/backup/keys.ts";
 import { compareTs, verifyBackups, type VerifyOptions, type VerifyReport } from "../src/backup/verify.ts";
 import { formatIssue, renderReport } from "../src/commands/verify.ts";
