@@ -317,7 +317,7 @@ describe("peer: ping and auth", () => {
   test("the peer knows keys from hey-there events in its ledger", async () => {
     const guest = GUESTS.find((g) => g.name === "café-ñandú")!;
     const hey = EVENTS.filter((e) => e.svc === "hey-there" && e.emitter === guest.name);
-    expect(hey.length).toBeGreaterThan(0);
+    expect(hey.length).toBe(2);
     const p = peerWith({ nara: NARAS[0]!, events: hey });
     expect(p.keys.get(guest.name)).toBe(guest.publicKey);
   });
@@ -455,7 +455,9 @@ describe("peer: paging", () => {
 
   test("events are served byte for byte as stored, and both signatures verify", async () => {
     const ping = JSON.parse(await (await fetch(`${p.url}/ping`)).text()) as { public_key: string };
+    const before = Math.floor(Date.now() / 1000);
     const pg = await sync(p, CLIENT, { mode: "page", page_size: 300 });
+    const after = Math.floor(Date.now() / 1000);
     const byId = new Map(ledger.map((e) => [e.id, e.raw]));
     for (const raw of pg.events!) expect(raw).toBe(byId.get(parseEvent(raw).id!)!);
     expect(pg.text.endsWith("}\n")).toBe(true);
@@ -464,7 +466,9 @@ describe("peer: paging", () => {
     const pre = sha256(syncBodyPreimage(pg.from!, pg.ts!, idsOf(pg.events)));
     expect(edVerify(pg.sig!, pre, ping.public_key)).toBe(true);
     expect(pg.from).toBe(NARAS[0]!.name);
-    expect(Math.abs(pg.ts! - Date.now() / 1000)).toBeLessThan(5);
+    // The peer's clock, in seconds, read while it answered.
+    expect(pg.ts).toBeGreaterThanOrEqual(before);
+    expect(pg.ts).toBeLessThanOrEqual(after);
   });
 
   test("the request log records each request's own auth headers", async () => {
@@ -583,7 +587,7 @@ describe("peer: faults", () => {
     const garbage = await ask();
     expect(garbage.status).toBe(200);
     const body = await garbage.text();
-    expect(body.length).toBeGreaterThan(0);
+    expect(body).toBe("<html><body><h1>502 Bad Gateway</h1>upstream sent nonsense</body></html>\n");
     expect(() => JSON.parse(body)).toThrow();
   });
 
@@ -718,7 +722,7 @@ describe("peer: import", () => {
     const guestSigned = EVENTS.filter((e) => e.emitter === guest.name && e.svc !== "hey-there" && e.signed);
     const guestHey = EVENTS.filter((e) => e.emitter === guest.name && e.svc === "hey-there");
     expect(guestSigned.length).toBeGreaterThan(1);
-    expect(guestHey.length).toBeGreaterThan(0);
+    expect(guestHey.length).toBe(1);
     const unsigned = batch.filter((e) => !e.signed).slice(0, 3);
 
     const p1 = fresh();
