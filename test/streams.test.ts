@@ -1,8 +1,6 @@
 // Range-split paging: several cursors per peer give exactly the bytes of one cursor.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { dumpMesh, expectedDump, scratchDir, testSettings, type DumpRun } from "./helpers/dump.ts";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dumpEvents, type DumpSummary } from "../src/dump/dump.ts";
 import type { FetchSettings } from "../src/dump/messages.ts";
