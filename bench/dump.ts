@@ -12,6 +12,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { spawnMesh } from "./mesh-process.ts";
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,19 +38,8 @@ type Run = {
 };
 
 async function startMesh(latency: number): Promise<Mesh> {
-  const proc = Bun.spawn([bun, join(here, "serve-mesh.ts"), "--peers", String(peers), "--per-peer", String(perPeer), "--latency", String(latency)], {
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("mesh process ended early");
-    text += new TextDecoder().decode(value);
-  }
-  const line = text.slice(0, text.indexOf("\n"));
-  return { line, ...JSON.parse(line), stop: () => proc.kill() };
+  const m = await spawnMesh(["--peers", String(peers), "--per-peer", String(perPeer), "--latency", String(latency)]);
+  return { line: m.line, ...m.info, stop: m.stop } as Mesh;
 }
 
 function run(which: "ours" | "naive", mesh: Mesh, env: Record<string, string> = {}): Run {

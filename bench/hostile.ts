@@ -15,6 +15,7 @@
 import { createReadStream, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { spawnMesh } from "./mesh-process.ts";
 
 const which = process.argv[2] ?? "outputs";
 const opt = (name: string, fallback: string): string => {
@@ -29,18 +30,8 @@ const log = (m: string) => process.stderr.write(`${m}\n`);
 type Mesh = { peers: { name: string; url: string }[]; name: string; soul: string; unique: number; expectedSha256: string; stop(): void };
 
 async function startMesh(firstFaults: object): Promise<Mesh> {
-  const proc = Bun.spawn(
-    [bun, join(here, "serve-mesh.ts"), "--peers", opt("peers", "8"), "--per-peer", opt("per-peer", "60000"), "--first-faults", JSON.stringify(firstFaults)],
-    { stdout: "pipe", stderr: "inherit" },
-  );
-  const reader = proc.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("mesh process ended early");
-    text += new TextDecoder().decode(value);
-  }
-  return { ...JSON.parse(text.slice(0, text.indexOf("\n"))), stop: () => proc.kill() };
+  const m = await spawnMesh(["--peers", opt("peers", "8"), "--per-peer", opt("per-peer", "60000"), "--first-faults", JSON.stringify(firstFaults)]);
+  return { ...m.info, stop: m.stop } as Mesh;
 }
 
 async function sha256(path: string): Promise<string> {

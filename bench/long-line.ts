@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { zstdCompressSync } from "node:zlib";
-import { encryptBytes } from "../src/io/encrypt.ts";
+import { encryptBytes } from "../test/helpers/encrypt.ts";
 import { generateEvents, generateNaras, makeNara } from "../test/sim/generate.ts";
 import { sha256 } from "../src/identity/crypto.ts";
 

@@ -13,6 +13,7 @@
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
+import { spawnMesh } from "./mesh-process.ts";
 
 type Case = { key: string; title: string; peers: number; perPeer: number; rtt: number; bandwidth?: number };
 const CASES: Case[] = [
@@ -45,16 +46,8 @@ type Run = { seconds: number; written: number; sha256: string; maxRssMiB: number
 async function startMesh(c: Case): Promise<MeshInfo> {
   const args = ["--peers", c.peers, "--per-peer", c.perPeer, "--rtt", c.rtt, "--jitter", Math.round(c.rtt / 10), "--cost-ns", c.rtt ? COST_NS : 0];
   if (c.bandwidth) args.push("--bandwidth", c.bandwidth);
-  const proc = Bun.spawn([bun, join(here, "serve-mesh.ts"), ...args.map(String)], { stdout: "pipe", stderr: "inherit" });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("mesh process ended early");
-    text += new TextDecoder().decode(value);
-  }
-  const line = text.slice(0, text.indexOf("\n"));
-  return { line, ...JSON.parse(line), stop: () => proc.kill() };
+  const m = await spawnMesh(args.map(String));
+  return { line: m.line, ...m.info, stop: m.stop } as MeshInfo;
 }
 
 function run(which: "ours" | "go" | "before", mesh: MeshInfo, env: Record<string, string> = {}): Run {

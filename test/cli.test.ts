@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { join } from "node:path";
 import { main } from "../src/cli.ts";
 import { ExitCode } from "../src/errors.ts";
@@ -22,11 +23,7 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
   return { ...base, NO_COLOR: "1", ...extra };
 }
 
-async function run(args: string[], extraEnv: Record<string, string> = {}) {
-  const proc = Bun.spawn([BUN, CLI, ...args], { cwd: ROOT, env: env(extraEnv), stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout, stderr, code };
-}
+const run = (args: string[], extraEnv: Record<string, string> = {}) => runCli(args, { cwd: ROOT, env: env(extraEnv), cmd: [BUN, CLI] });
 
 const apis: FakeLocalApi[] = [];
 afterEach(() => {

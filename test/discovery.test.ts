@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { rejection, thrown } from "./helpers/errors.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,26 +32,6 @@ function fakeTailnet(peers: FakePeer[], opts: { selfHost?: string; failWith?: nu
   });
   cleanups.push(() => api.stop());
   return api;
-}
-
-async function rejection(p: Promise<unknown>): Promise<NaraError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(NaraError);
-    return err as NaraError;
-  }
-  throw new Error("expected a rejection");
-}
-
-function thrown(fn: () => unknown): NaraError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(NaraError);
-    return err as NaraError;
-  }
-  throw new Error("expected an error");
 }
 
 describe("static peers", () => {

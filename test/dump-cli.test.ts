@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,16 +30,8 @@ function expected(): string {
 
 type Result = { code: number; stdout: string; stderr: string };
 
-async function cli(args: string[], env: Record<string, string> = {}, cmd: string[] = [bun, join(root, "src/cli.ts")]): Promise<Result> {
-  const proc = Bun.spawn([...cmd, ...args], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? "", NARA_SOUL: mesh.client.soul, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], env: Record<string, string> = {}, cmd?: string[]): Promise<Result> =>
+  runCli(args, { cwd: dir, env: { NARA_SOUL: mesh.client.soul, ...env }, cmd });
 
 const staticPeers = () => mesh.peers.map((p) => `${p.name}=${p.hostname}:${p.port}`).join(",");
 

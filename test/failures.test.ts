@@ -4,6 +4,7 @@
  * 130, nothing under the final name, no temporary file left.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +17,6 @@ import { makeNara } from "./sim/generate.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
 import { startPeer } from "./sim/peer.ts";
 
-const root = join(import.meta.dir, "..");
 const dir = mkdtempSync(join(tmpdir(), "nara-failures-"));
 const full = join(dir, "full");
 mkdirSync(full);
@@ -41,35 +41,9 @@ afterAll(async () => {
 
 type Result = { code: number; stdout: string; stderr: string };
 
-async function cli(args: string[], opts: { env?: Record<string, string>; stdin?: Uint8Array; until?: string; signal?: NodeJS.Signals } = {}): Promise<Result> {
-  const proc = Bun.spawn([process.execPath, join(root, "src/cli.ts"), ...args], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? "", NARA_SOUL: mesh.client.soul, ...opts.env },
-    // A pipe, as from `cat backup |` (a buffer would arrive as a file).
-    stdin: opts.stdin ? "pipe" : "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  if (opts.stdin) {
-    const sink = proc.stdin as import("bun").FileSink;
-    // The reader may fail and go away before it took everything (that is what is tested).
-    Promise.resolve(sink.write(opts.stdin)).then(() => sink.end()).catch(() => {});
-  }
-  let stderr = "";
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) {
-      stderr += decoder.decode(chunk, { stream: true });
-      // The signal is sent once the command said it had started its work: no timing guess.
-      if (opts.until && opts.signal && stderr.includes(opts.until)) {
-        proc.kill(opts.signal);
-        opts = { ...opts, until: undefined };
-      }
-    }
-  })();
-  const [stdout, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited, reading]);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], opts: { env?: Record<string, string>; stdin?: Uint8Array; until?: string; signal?: NodeJS.Signals } = {}): Promise<Result> =>
+  // stdin through a pipe, as from `cat backup |` (bytes would arrive as a file).
+  runCli(args, { cwd: dir, env: { NARA_SOUL: mesh.client.soul, ...opts.env }, pipe: opts.stdin, until: opts.until, signal: opts.signal });
 
 const healthy = () => mesh.peers.slice(1).map((p) => `${p.name}=${p.hostname}:${p.port}`).join(",");
 const all = () => mesh.peers.map((p) => `${p.name}=${p.hostname}:${p.port}`).join(",");

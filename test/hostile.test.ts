@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { dumpMesh, expectedDump, scratchDir, testSettings, type DumpRun } from "./helpers/dump.ts";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { dumpEvents, type DumpSummary } from "../src/dump/dump.ts";
 import type { FetchSettings } from "../src/dump/messages.ts";
@@ -11,43 +11,15 @@ import { generateEvents, generateNaras, type SimEvent, type SimNara } from "./si
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
 import { startPeer } from "./sim/peer.ts";
 
-let dir: string;
-let seq = 0;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "nara-hostile-test-"));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const scratch = scratchDir("nara-hostile-test-");
 
-type Run = { summary: DumpSummary; text: string | undefined; logs: string[] };
-
-async function dump(mesh: SimMesh, over: Partial<FetchSettings>, extra: { maxMemory?: number; tempDir?: string } = {}): Promise<Run> {
-  const out = join(dir, `out-${++seq}.jsonl`);
-  const logs: string[] = [];
-  const summary = await dumpEvents(
-    {
-      peers: mesh.peers.map((p) => ({ name: p.name, url: p.url })),
-      name: mesh.client.name,
-      soul: mesh.client.soul,
-      settings: { timeoutMs: 20_000, pageSize: 100, strict: false, backoffMs: 10, maxBackoffMs: 100, ...over },
-      workers: 1,
-      concurrency: 16,
-      output: out,
-      ...extra,
-    },
-    { onLog: (peer, level, message) => logs.push(`${level} ${peer}: ${message}`), onWarn: (m) => logs.push(`warn ${m}`) },
-  );
-  return { summary, text: existsSync(out) ? readFileSync(out, "utf8") : undefined, logs };
-}
+const dump = (mesh: SimMesh, over: Partial<FetchSettings>, extra: { maxMemory?: number; tempDir?: string } = {}): Promise<DumpRun> =>
+  dumpMesh(mesh, scratch.fresh("out", ".jsonl"), { settings: testSettings(over), workers: 1, concurrency: 16, ...extra });
 
 const ids = (text: string | undefined): Set<string> =>
   new Set((text ?? "").split("\n").filter(Boolean).map((l) => /"id":"([^"]*)"/.exec(l)![1]!));
 
-/** What a correct dump of these events is: each raw once, ordered by (ts, id). */
-function expected(events: readonly { id: string; ts: bigint; raw: string }[]): string {
-  const byId = new Map(events.map((e) => [e.id, e]));
-  const sorted = [...byId.values()].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.id < b.id ? -1 : 1));
-  return sorted.map((e) => `${e.raw}\n`).join("");
-}
+const expected = expectedDump;
 
 /** A streamed body (no Content-Length) of these pieces, then silence when `stall` is set. */
 function streamed(pieces: Uint8Array[], stall = false): Response {
@@ -175,7 +147,7 @@ describe("--max-memory", () => {
     const mesh = await startMesh({ peers: 4, events: 4000, seed: 24, generate: { sharedTsRate: 0.2 }, faults: [{ hangAfterPages: 2 }] });
     try {
       const free = await dump(mesh, { timeoutMs: 1000 });
-      const temp = mkdtempSync(join(dir, "spill-"));
+      const temp = mkdtempSync(join(scratch.dir, "spill-"));
       // The hang counts pages served: the same two pages again.
       mesh.peers[0]!.resetStats();
       const tight = await dump(mesh, { timeoutMs: 1000 }, { maxMemory: 400_000, tempDir: temp });
@@ -204,7 +176,7 @@ describe("--max-memory", () => {
     // The unsigned peer answers first; the signed one only once the unsigned copies have spilled.
     const unsignedPeer = startPeer({ nara: a, events: stripped, naras, knownKeys });
     const signedPeer = startPeer({ nara: b, events, naras, knownKeys, faults: { latencyMs: 300 } });
-    const temp = mkdtempSync(join(dir, "spill-signed-"));
+    const temp = mkdtempSync(join(scratch.dir, "spill-signed-"));
     try {
       const mesh = { peers: [unsignedPeer, signedPeer], client } as unknown as SimMesh;
       const r = await dump(mesh, { pageSize: 50 }, { maxMemory: 40_000, tempDir: temp });

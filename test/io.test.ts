@@ -5,24 +5,14 @@
  * and a dump -> restore round trip through the command line.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode, NaraError } from "../src/errors.ts";
-import {
-  Decryptor,
-  EncryptedInputError,
-  Encryptor,
-  HEADER_LENGTH,
-  TAG_LENGTH,
-  decryptBytes,
-  decryptStream,
-  deriveKeys,
-  encryptBytes,
-  encryptStream,
-  makeHeader,
-  soulId,
-} from "../src/io/encrypt.ts";
+import { Decryptor, Encryptor } from "../src/io/encrypt.ts";
+import { EncryptedInputError, HEADER_LENGTH, TAG_LENGTH, deriveKeys, makeHeader, soulId } from "../src/io/encrypt-format.ts";
+import { decryptBytes, decryptStream, encryptBytes, encryptStream } from "./helpers/encrypt.ts";
 import { openInput, type InputKind } from "../src/io/input.ts";
 import { BLOCK_SIZE, compressionForPath, openOutput, type Compression } from "../src/io/output.ts";
 import { loadDecryptSoul } from "../src/io/seed.ts";
@@ -563,7 +553,6 @@ describe("loadDecryptSoul", () => {
 // ------------------------------------------------------------------ command line round trip
 
 describe("dump-events --encrypt -o x.jsonl.zst, then restore-events", () => {
-  const root = join(import.meta.dir, "..");
   let mesh: SimMesh;
   beforeAll(async () => {
     mesh = await startMesh({ peers: 3, events: 1500, seed: 77 });
@@ -576,27 +565,10 @@ describe("dump-events --encrypt -o x.jsonl.zst, then restore-events", () => {
       .map((e) => `${e.raw}\n`)
       .join("");
 
-  /** `stdin`: a file given as stdin (a regular file), or bytes written into a pipe. */
-  async function cli(args: string[], env: Record<string, string>, stdin?: string | Uint8Array) {
-    const proc = Bun.spawn([process.execPath, join(root, "src/cli.ts"), ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdin: typeof stdin === "string" ? Bun.file(stdin) : stdin ? "pipe" : "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    if (stdin instanceof Uint8Array) {
-      const w = proc.stdin as import("bun").FileSink;
-      // In pieces, as a pipe delivers them; the restore spools them raw and decrypts each pass.
-      for (let i = 0; i < stdin.length; i += 65_521) {
-        w.write(stdin.subarray(i, i + 65_521));
-        await w.flush();
-      }
-      await w.end();
-    }
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).bytes(), new Response(proc.stderr).text(), proc.exited]);
-    return { stdout, stderr, code };
-  }
+  /** `stdin`: a file given as stdin (a regular file), or bytes written into a pipe in pieces, as a pipe delivers them
+   * (the restore spools them raw and decrypts each pass). */
+  const cli = (args: string[], env: Record<string, string>, stdin?: string | Uint8Array) =>
+    runCli(args, { cwd: dir, env, ...(typeof stdin === "string" ? { stdin: Bun.file(stdin) } : { pipe: stdin, pipeChunk: 65_521 }) });
 
   const freshPeer = (name: string, seed: number): SimPeer =>
     startPeer({ nara: makeNara(name, sha256(`io-fresh:${name}:${seed}`)), knownKeys: { [mesh.client.name]: mesh.client.publicKey } });
@@ -663,9 +635,9 @@ describe("dump-events --encrypt -o x.jsonl.zst, then restore-events", () => {
   test("--compress zstd to stdout is a zstd stream; --compress none overrides .gz", async () => {
     const d = await cli(["dump-events", "--name", mesh.client.name, "--peers", mesh.peersArg, "--compress", "zstd"], { NARA_SOUL: mesh.client.soul });
     expect(d.code).toBe(0);
-    expect(hex(d.stdout.subarray(0, 4))).toBe("28b52ffd");
+    expect(hex(d.raw.subarray(0, 4))).toBe("28b52ffd");
     const p = join(dir, "stdout.zst");
-    writeFileSync(p, d.stdout);
+    writeFileSync(p, d.raw);
     expect(new TextDecoder().decode((await readAll(p)).data)).toBe(expected());
 
     const plainGz = join(dir, "plain.jsonl.gz");
@@ -684,6 +656,6 @@ describe("dump-events --encrypt -o x.jsonl.zst, then restore-events", () => {
     expect(first.code).toBe(0);
     const d = await cli(["dump-events", "--name", mesh.client.name, "--peers", mesh.peersArg, "--ids-from", backup], { NARA_SOUL: mesh.client.soul });
     expect(d.code).toBe(0);
-    expect(d.stdout.length).toBe(0);
+    expect(d.raw.length).toBe(0);
   }, 60_000);
 });

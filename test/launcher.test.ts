@@ -103,7 +103,7 @@ describe.skipIf(!noBunOnPath)("the Node launcher (node on PATH, bun only in node
         detached: true,
       });
       // The dump has started (its signal handlers are set) once both peers hold a hanging request.
-      for (let i = 0; i < 2000 && mesh.peers.some((p) => p.stats.syncRequests === 0); i++) await Bun.sleep(5);
+      await Promise.all(mesh.peers.map((p) => p.until((s) => s.syncRequests > 0)));
       process.kill(-proc.pid, "SIGINT");
       await proc.exited;
       expect(proc.exitCode).toBe(130);
@@ -129,7 +129,7 @@ describe.skipIf(!noBunOnPath)("the Node launcher (node on PATH, bun only in node
         stderr: "pipe",
       });
       // The first batch was imported; its answer is held back by the latency.
-      for (let i = 0; i < 2000 && target.stats.imports === 0; i++) await Bun.sleep(5);
+      await target.until((s) => s.imports > 0);
       proc.stdin.write("\x03");
       await proc.stdin.flush();
       const [screen, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);

@@ -5,6 +5,7 @@
  * prove it; the 150 MB case is in bench/long-line.ts.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +18,7 @@ import { parseMaxLineBytes } from "../src/cli/args.ts";
 import { readIds } from "../src/dump/dump.ts";
 import { ExitCode, NaraError } from "../src/errors.ts";
 import { DEFAULT_MAX_LINE_BYTES, forEachLine, formatLimit, longLineReason } from "../src/events/lines.ts";
-import { encryptBytes } from "../src/io/encrypt.ts";
+import { encryptBytes } from "./helpers/encrypt.ts";
 import { importUrl } from "../src/restore/import.ts";
 import { restoreEvents, type InvalidLine as RestoreInvalid } from "../src/restore/restore.ts";
 import { generateEvents, generateNaras, makeNara } from "./sim/generate.ts";
@@ -315,17 +316,8 @@ describe("restore-events", () => {
 });
 
 describe("the commands", () => {
-  const CLI = join(import.meta.dir, "../src/cli.ts");
-  const cli = async (args: string[]) => {
-    const proc = Bun.spawn([process.execPath, CLI, ...args], {
-      env: { ...process.env, NARA_SOUL: makeNara("cli", sha256("long-lines-cli")).soul, NO_COLOR: "1" },
-      stdout: "pipe",
-      stderr: "pipe",
-      stdin: "ignore",
-    });
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    return { code, stdout, stderr };
-  };
+  const cli = (args: string[]) =>
+    runCli(args, { env: { ...process.env, NARA_SOUL: makeNara("cli", sha256("long-lines-cli")).soul, NO_COLOR: "1" } });
   const input = file(withLong());
   const named = `${input}:21: ${expected(21, LONG, 64 << 10)}`;
 

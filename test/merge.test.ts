@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FAN_IN, mergeBackups, type MergeOptions, type MergeSummary } from "../src/backup/merge.ts";
 import { dumpEvents } from "../src/dump/dump.ts";
 import { NaraError } from "../src/errors.ts";
-import { encryptBytes } from "../src/io/encrypt.ts";
+import { encryptBytes } from "./helpers/encrypt.ts";
 import { openInput } from "../src/io/input.ts";
 import { openOutput } from "../src/io/output.ts";
 import { distribute, generateEvents, generateNaras, Rng, type SimEvent } from "./sim/generate.ts";
@@ -64,17 +65,8 @@ async function merge(opts: Omit<MergeOptions, "output"> & { output?: string }, w
 }
 
 type Result = { code: number; stdout: string; stderr: string };
-async function cli(args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}): Promise<Result> {
-  const proc = Bun.spawn([process.execPath, join(root, "src/cli.ts"), ...args], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? "", TMPDIR: path("tmp"), ...opts.env },
-    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}): Promise<Result> =>
+  runCli(args, { cwd: dir, env: { TMPDIR: path("tmp"), ...opts.env }, stdin: opts.stdin === undefined ? undefined : new TextEncoder().encode(opts.stdin) });
 
 // One history, two overlapping shares of it (two "meshes"), each written sorted as a dump would.
 let events: SimEvent[];

@@ -45,29 +45,21 @@ type MeshAuth = {
   }[];
   sync_request_bodies: { description: string; json: string }[];
 };
+/** A signature over a timestamp and a list of event IDs, as the vectors give it. */
+type SignedIds = {
+  public_key: string;
+  ts: number;
+  event_ids: string[];
+  preimage: string;
+  sha256_hex: string;
+  signature: string;
+};
 type SyncSig = {
-  cases: {
-    from: string;
-    public_key: string;
-    ts: number;
-    event_ids: string[];
-    preimage: string;
-    sha256_hex: string;
-    signature: string;
-  }[];
+  cases: (SignedIds & { from: string })[];
   full_responses: { body: string; description: string }[];
 };
 type ImportAuth = {
-  cases: {
-    signer_name: string;
-    public_key: string;
-    ts: number;
-    event_ids: string[];
-    preimage: string;
-    sha256_hex: string;
-    signature: string;
-    request_body?: string;
-  }[];
+  cases: (SignedIds & { signer_name: string; request_body?: string })[];
   responses: Record<string, string>;
 };
 

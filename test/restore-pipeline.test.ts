@@ -4,6 +4,7 @@
  * bytes pass 1 validated (a line changed since is caught, not sent).
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { mkdtempSync, openSync, rmSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -181,17 +182,8 @@ describe("sending", () => {
 });
 
 describe("the command", () => {
-  const cli = join(import.meta.dir, "..", "src", "cli.ts");
-  const run = async (args: string[], env: Record<string, string>) => {
-    const proc = Bun.spawn([process.execPath, cli, "restore-events", ...args], {
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-    return { stderr, code };
-  };
+  const run = (args: string[], env: Record<string, string>) =>
+    runCli(["restore-events", ...args], { env: { HOME: process.env.HOME ?? "", ...env } });
 
   test("--in-flight N sends N batches at once; 0 is a usage error", async () => {
     const target = freshNara();

@@ -3,14 +3,14 @@
  * naras with the real stash routes (test/sim/stash.ts).
  */
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decryptBytes } from "../src/io/encrypt.ts";
+import { decryptBytes } from "./helpers/encrypt.ts";
 import { generateNaras } from "./sim/generate.ts";
 import { startPeer, type SimPeer } from "./sim/peer.ts";
 
-const root = join(import.meta.dir, "..");
 const naras = generateNaras(5, 314);
 const owner = naras[0]!;
 const other = naras[1]!;
@@ -30,17 +30,8 @@ beforeEach(() => {
 
 type Result = { code: number; stdout: string; stderr: string; raw: Uint8Array };
 
-async function cli(args: string[], opts: { soul?: string; stdin?: Uint8Array<ArrayBuffer> } = {}): Promise<Result> {
-  const proc = Bun.spawn([process.execPath, join(root, "src/cli.ts"), ...args], {
-    cwd: work,
-    env: { PATH: process.env.PATH ?? "", NARA_SOUL: opts.soul ?? owner.soul },
-    stdin: opts.stdin ? new Blob([opts.stdin]) : "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [raw, stderr, code] = await Promise.all([new Response(proc.stdout).bytes(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout: new TextDecoder().decode(raw), stderr, raw };
-}
+const cli = (args: string[], opts: { soul?: string; stdin?: Uint8Array<ArrayBuffer> } = {}): Promise<Result> =>
+  runCli(args, { cwd: work, env: { NARA_SOUL: opts.soul ?? owner.soul }, stdin: opts.stdin ? new Blob([opts.stdin]) : undefined });
 
 const seed = () => owner.identity.seedBytes();
 const stashOf = (text: string) => JSON.parse(text) as { timestamp: number; data: unknown };

@@ -1,5 +1,6 @@
 // stats: expectations come from the generated events (what the simulated mesh serves), never from stats' own output.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,12 +27,7 @@ const file = (content: string | Uint8Array, ext = "jsonl"): string => {
 };
 const lines = (events: readonly SimEvent[]): string => `${events.map((e) => e.raw).join("\n")}\n`;
 
-const CLI = join(import.meta.dir, "../src/cli.ts");
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, CLI, ...args], { env: { ...process.env, NARA_SOUL: undefined }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]) => runCli(args, { env: { ...process.env, NARA_SOUL: undefined } });
 
 const count = <T,>(items: readonly T[], key: (t: T) => string | undefined): Map<string, number> => {
   const m = new Map<string, number>();

@@ -1,5 +1,6 @@
 // verify: expectations come from the Go vectors and from what the simulated mesh served, never from verify's own output.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cli as runCli } from "./helpers/cli.ts";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +8,7 @@ import { dumpEvents } from "../src/dump/dump.ts";
 import { ExitCode } from "../src/errors.ts";
 import { eventContent, makeEvent, parseEvent, verifyEventSignature, type ParsedEvent } from "../src/events/id.ts";
 import { sha256 } from "../src/identity/crypto.ts";
-import { encryptBytes } from "../src/io/encrypt.ts";
+import { encryptBytes } from "./helpers/encrypt.ts";
 import { decodeSignature, KeyRing, parseKeysText } from "../src/backup/keys.ts";
 import { compareTs, verifyBackups, type VerifyOptions, type VerifyReport } from "../src/backup/verify.ts";
 import { formatIssue, renderReport } from "../src/cli/render/backup.ts";
@@ -50,16 +51,8 @@ const vectorKeys = new Map<string, string>();
 for (const c of vectors.cases) if (c.signed && c.emitter && c.emitter_public_key) vectorKeys.set(c.emitter, c.emitter_public_key);
 
 const CLI = join(import.meta.dir, "../src/cli.ts");
-async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, CLI, ...args], {
-    env: { ...process.env, NARA_SOUL: undefined, NO_COLOR: "1", ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], env: Record<string, string | undefined> = {}) =>
+  runCli(args, { env: { ...process.env, NARA_SOUL: undefined, NO_COLOR: "1", ...env } });
 
 /** A byte of the payload that is part of the content string, changed (the JSON stays valid). */
 function tamperPayload(json: string, svc: string): string {
@@ -151,9 +144,9 @@ describe("the Go vectors", () => {
   test("without keys, signed events whose emitter never says hey-there are 'unknown key', not errors", async () => {
     const r = await verify([file(`${vectors.cases.map((c) => c.json).join("\n")}\n`)]);
     expect(r.ok).toBe(true);
-    expect(r.total.unknownKey).toBeGreaterThan(0);
+    expect(r.total.unknownKey).toBe(4);
     expect(r.total.ok + r.total.unknownKey).toBe(known.filter((c) => c.signed).length);
-    expect(Object.keys(r.unknownKeyEmitters).length).toBeGreaterThan(0);
+    expect(Object.keys(r.unknownKeyEmitters).length).toBe(2);
   });
 
   test("verifyEventSignature accepts every signed vector and refuses altered ones", () => {

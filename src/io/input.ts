@@ -6,7 +6,8 @@
  */
 import { statSync, type Stats } from "node:fs";
 import { ExitCode, NaraError, usageError, unreadableFile } from "../errors.ts";
-import { Decryptor, isEncrypted, MAGIC, type SeedSource } from "./encrypt.ts";
+import { Decryptor, type SeedSource } from "./encrypt.ts";
+import { isEncrypted, MAGIC } from "./encrypt-format.ts";
 
 export type InputKind = { compression: "none" | "gzip" | "zstd"; encrypted: boolean };
 

@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { generateNaras } from "./generate.ts";
 import { startMesh } from "./mesh.ts";
 import { startPeer } from "./peer.ts";
+import { cli as runCli } from "../helpers/cli.ts";
 
-const root = join(import.meta.dir, "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "nara-backup-demo-"));
 const backup = join(dir, "backup.jsonl");
 const again = join(dir, "restored.jsonl");
@@ -23,11 +23,7 @@ const say = (s: string) => process.stderr.write(`\n\x1b[1m== ${s}\x1b[0m\n`);
 
 async function cli(args: string[], env: Record<string, string>): Promise<number> {
   process.stderr.write(`$ nara-backup ${args.join(" ")}\n`);
-  const proc = Bun.spawn([process.execPath, join(root, "src/cli.ts"), ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  return proc.exited;
+  return (await runCli(args, { env: { ...process.env, ...env }, inherit: true })).code;
 }
 
 say("starting a simulated mesh: 5 naras on 127.0.0.1, 20 000 events, some sharing a timestamp, 30 ms latency");
