@@ -3,7 +3,7 @@ import { rejection, thrown } from "./helpers/errors.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExitCode, NaraError } from "../src/errors.ts";
+import { ExitCode } from "../src/errors.ts";
 import {
   discoverPeers,
   discoverTailscale,

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dumpMesh, expectedDump, scratchDir, testSettings, type DumpRun } from "./helpers/dump.ts";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { dumpEvents, type DumpSummary } from "../src/dump/dump.ts";
+import { dumpEvents } from "../src/dump/dump.ts";
 import type { FetchSettings } from "../src/dump/messages.ts";
 import { ExitCode } from "../src/errors.ts";
 import { signRequest } from "../src/mesh/auth.ts";
@@ -298,7 +298,8 @@ describe("faults", () => {
 describe("an abort", () => {
   test("removes the output's temporary file and the spill runs at once; the run ends with an error", async () => {
     const mesh = await startMesh({ peers: 2, events: 2000, seed: 3 });
-    const sub = mkdtempSync(join(dir, "abort-"));
+    const sub = scratch.fresh("abort-");
+    mkdirSync(sub);
     const controller = new AbortController();
     const phases: string[] = [];
     let leftAtAbort: string[] | undefined;
@@ -308,7 +309,7 @@ describe("an abort", () => {
           peers: mesh.peers.map((p) => ({ name: p.name, url: p.url })),
           name: mesh.client.name,
           soul: mesh.client.soul,
-          settings: settings({ pageSize: 50 }),
+          settings: testSettings({ pageSize: 50 }),
           workers: 1,
           concurrency: 2,
           output: join(sub, "b.jsonl"),

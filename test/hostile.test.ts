@@ -2,7 +2,6 @@ import { describe, expect, test } from "bun:test";
 import { dumpMesh, expectedDump, scratchDir, testSettings, type DumpRun } from "./helpers/dump.ts";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { dumpEvents, type DumpSummary } from "../src/dump/dump.ts";
 import type { FetchSettings } from "../src/dump/messages.ts";
 import { ExitCode } from "../src/errors.ts";
 import { BodyIdle, BodyTooLarge, readBody } from "../src/io/body.ts";

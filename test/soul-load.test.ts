@@ -3,7 +3,7 @@ import { thrown as failure } from "./helpers/errors.ts";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExitCode, NaraError } from "../src/errors.ts";
+import { ExitCode } from "../src/errors.ts";
 import { loadIdentity, loadSoul } from "../src/identity/load.ts";
 
 type SoulVector = { name: string; soul: string; nara_id: string; public_key: string };

@@ -1,13 +1,11 @@
 // Range-split paging: several cursors per peer give exactly the bytes of one cursor.
 import { describe, expect, test } from "bun:test";
 import { dumpMesh, expectedDump, scratchDir, testSettings, type DumpRun } from "./helpers/dump.ts";
-import { join } from "node:path";
-import { dumpEvents, type DumpSummary } from "../src/dump/dump.ts";
 import type { FetchSettings } from "../src/dump/messages.ts";
 import { AFTER_ALL, lowerFloor } from "../src/dump/floor.ts";
 import { markOf, newStream, peerFloor, steal } from "../src/dump/streams.ts";
 import { ExitCode } from "../src/errors.ts";
-import { generateEvents, generateNaras, type SimEvent } from "./sim/generate.ts";
+import { generateEvents, generateNaras } from "./sim/generate.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
 
 const scratch = scratchDir("nara-streams-test-");
