@@ -59,7 +59,23 @@ function readSoulFile(path: string): LoadedSoul {
   };
 }
 
-type Notices = { warn(message: string): void; info(message: string): void; debug(message: string): void };
+export type Notices = { warn(message: string): void; info(message: string): void; debug(message: string): void };
+
+/**
+ * loadSoul from the identity flags, saying where the soul came from (debug)
+ * and its advice: a loose file mode always as a warning, the rest at `hintLevel`.
+ */
+export function loadSoulNoted(
+  args: { soul?: string; "soul-file"?: string },
+  log: Notices,
+  env: Record<string, string | undefined>,
+  hintLevel: "info" | "warn",
+): LoadedSoul {
+  const loaded = loadSoul({ soul: args.soul, soulFile: args["soul-file"], env });
+  if (loaded.hint) (loaded.looseFileMode ? log.warn : log[hintLevel]).call(log, loaded.hint);
+  log.debug(`soul from ${loaded.source === "flag" ? "--soul" : loaded.source === "env" ? "NARA_SOUL" : "--soul-file"}`);
+  return loaded;
+}
 
 export type LoadedIdentity = {
   identity: Identity;
@@ -76,10 +92,7 @@ export function loadIdentity(
 ): LoadedIdentity {
   const name = args.name?.trim();
   if (!name) throw usageError("--name is required", "pass the nara name the soul belongs to: --name NAME");
-  const loaded = loadSoul({ soul: args.soul, soulFile: args["soul-file"], env });
-  if (loaded.looseFileMode) log.warn(loaded.hint!);
-  else if (loaded.hint) log.info(loaded.hint);
-  log.debug(`soul from ${loaded.source === "flag" ? "--soul" : loaded.source === "env" ? "NARA_SOUL" : "--soul-file"}`);
+  const loaded = loadSoulNoted(args, log, env, "info");
   const identity = parseSoul(loaded.soul, name);
   return { identity, soul: loaded.soul, source: loaded.source };
 }

@@ -1,4 +1,4 @@
-import { loadSoul, type SoulSource } from "./load.ts";
+import { loadSoulNoted, type Notices, type SoulSource } from "./load.ts";
 import { Identity, decodeSoul, parseSoul } from "./soul.ts";
 
 /** Who signs the import batches: always the target nara's own soul. */
@@ -8,8 +8,6 @@ export type RestoreIdentity = {
   bondChecked: boolean;
   source: SoulSource;
 };
-
-type Notices = { warn(message: string): void; info(message: string): void; debug(message: string): void };
 
 /**
  * The keypair of a soul whose name we do not know. The Ed25519 key comes from
@@ -33,10 +31,8 @@ export function loadRestoreIdentity(
   log: Notices,
   env: Record<string, string | undefined> = process.env,
 ): RestoreIdentity {
-  const loaded = loadSoul({ soul: args.soul, soulFile: args["soul-file"], env });
-  // Both are worth seeing even with --json: the soul is a private key.
-  if (loaded.hint) log.warn(loaded.hint);
-  log.debug(`soul from ${loaded.source === "flag" ? "--soul" : loaded.source === "env" ? "NARA_SOUL" : "--soul-file"}`);
+  // Its advice is worth seeing even with --json (a warning): the soul is a private key.
+  const loaded = loadSoulNoted(args, log, env, "warn");
   const name = args.name?.trim();
   if (name) return { identity: parseSoul(loaded.soul, name), bondChecked: true, source: loaded.source };
   return { identity: keypairFromSoul(loaded.soul), bondChecked: false, source: loaded.source };
