@@ -1,5 +1,5 @@
 import { EventFlag, compactJson } from "../events/scan.ts";
-import { EntryIndex, hexStringWords, wordsHex } from "../events/idtable.ts";
+import { IdTable, wordsHex } from "../events/idtable.ts";
 import { STRING_ID, type PageBatch } from "./messages.ts";
 import { grown } from "../typed.ts";
 
@@ -81,8 +81,7 @@ export type CollectStats = {
 export class Collector {
   readonly stats: CollectStats = { fetched: 0, unique: 0, duplicates: 0, replaced: 0, existing: 0, bytes: 0, late: 0, peakHeldBytes: 0, spilledEvents: 0, spilledRuns: 0 };
   /** Hex ids (nearly all of them) by their four words; other ids by their string key. */
-  private readonly index = new EntryIndex();
-  private readonly byString = new Map<string, number>();
+  private readonly index = new IdTable();
   private readonly stringOf = new Map<number, string>();
   private count = 0;
   private tsHi = new Float64Array(1024);
@@ -130,17 +129,15 @@ export class Collector {
   /** Ids to leave out because an earlier backup has them. */
   skipExisting(keys: Iterable<string>): void {
     for (const k of keys) {
-      const words = hexStringWords(k);
-      if (words ? this.index.find(words, 0) >= 0 : this.byString.has(k)) continue;
-      const n = this.newEntry();
+      if (this.index.findText(k) >= 0) continue;
+      const n = this.newEntry(this.index.addText());
       this.state[n] = EXISTING;
-      if (words) this.index.add(words, 0, n);
-      else this.byString.set(k, n);
     }
   }
 
-  private newEntry(): number {
-    const n = this.count++;
+  /** Makes room for entry `n`, the id table's number of the id just added. */
+  private newEntry(n: number): number {
+    this.count = n + 1;
     if (n === this.tsHi.length) this.grow();
     return n;
   }
@@ -160,7 +157,7 @@ export class Collector {
     for (let i = 0; i < batch.count; i++) {
       s.fetched++;
       const key = flags[i]! & STRING_ID ? keys[nextKey++]! : undefined;
-      const at = key === undefined ? this.index.find(idWords, i * 4) : (this.byString.get(key) ?? -1);
+      const at = key === undefined ? this.index.find(idWords, i * 4) : this.index.findOther(key);
       const isSigned = (flags[i]! & EventFlag.signed) !== 0;
       if (at >= 0) {
         const st = this.state[at]!;
@@ -191,12 +188,8 @@ export class Collector {
         }
         continue;
       }
-      const n = this.newEntry();
-      if (key === undefined) this.index.add(idWords, i * 4, n);
-      else {
-        this.byString.set(key, n);
-        this.stringOf.set(n, key);
-      }
+      const n = this.newEntry(key === undefined ? this.index.add() : this.index.addOther(key));
+      if (key !== undefined) this.stringOf.set(n, key);
       this.tsHi[n] = tsHi[i]!;
       this.tsLo[n] = tsLo[i]!;
       this.state[n] = isSigned ? SIGNED : 0;
@@ -433,7 +426,7 @@ export class Collector {
   private compareIds(a: number, b: number): number {
     const sa = this.stringOf.get(a);
     const sb = this.stringOf.get(b);
-    const w = this.index.words;
+    const w = this.index.records;
     if (sa === undefined && sb === undefined) {
       for (let k = 0; k < 4; k++) {
         const d = w[a * 4 + k]! - w[b * 4 + k]!;

@@ -7,6 +7,7 @@
  * 32-bit words: no string per event, and comparing the words gives the
  * order of the strings. Other ids keep their string key (idKey).
  */
+import { hexTextWords, hexWords, wordsHex } from "./idtable.ts";
 import { idKey } from "./scan.ts";
 
 const EMPTY = Buffer.alloc(0);
@@ -44,52 +45,25 @@ export class Head {
   line = 0;
 }
 
-/** Lowercase hex digit values; -1 elsewhere (an upper-case id keeps its string, as in idKey). */
-const HEX = new Int8Array(256).fill(-1);
-for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
-for (let c = 0; c < 6; c++) HEX[0x61 + c] = 10 + c;
+/** The words of the id being read (hexWords writes into an array). */
+const scratch = new Uint32Array(4);
 
-/** Reads 32 lowercase hex bytes at `s` into h.w0..w3; false (h untouched) when they are not that. */
-function hexInto(h: Head, b: Uint8Array, s: number): boolean {
-  let bad = 0;
-  let v0 = 0;
-  let v1 = 0;
-  let v2 = 0;
-  let v3 = 0;
-  for (let j = 0; j < 8; j++) {
-    const d0 = HEX[b[s + j]!]!;
-    const d1 = HEX[b[s + 8 + j]!]!;
-    const d2 = HEX[b[s + 16 + j]!]!;
-    const d3 = HEX[b[s + 24 + j]!]!;
-    bad |= d0 | d1 | d2 | d3;
-    v0 = (v0 << 4) | (d0 & 15);
-    v1 = (v1 << 4) | (d1 & 15);
-    v2 = (v2 << 4) | (d2 & 15);
-    v3 = (v3 << 4) | (d3 & 15);
-  }
-  if (bad < 0) return false;
-  h.w0 = v0 >>> 0;
-  h.w1 = v1 >>> 0;
-  h.w2 = v2 >>> 0;
-  h.w3 = v3 >>> 0;
-  return true;
+function wordsInto(h: Head): void {
+  h.hex = true;
+  h.key = "";
+  h.w0 = scratch[0]!;
+  h.w1 = scratch[1]!;
+  h.w2 = scratch[2]!;
+  h.w3 = scratch[3]!;
 }
 
 /** Sets h.hex/w0..w3 or h.key from the id at h.buf[h.idS, h.idE) (h.idEscaped set). */
 export function setIdKey(h: Head): void {
   const b = h.buf;
-  if (!h.idEscaped && h.idE - h.idS === 32 && hexInto(h, b, h.idS)) {
-    h.hex = true;
-    h.key = "";
-    return;
-  }
+  if (!h.idEscaped && hexWords(b, h.idS, h.idE, scratch, 0)) return wordsInto(h);
   const key = idKey(b, h.idS, h.idE, h.idEscaped);
   // An escaped spelling of a hex id is the same id: same words.
-  if (key.length === 32 && /^[0-9a-f]{32}$/.test(key) && hexInto(h, Buffer.from(key, "latin1"), 0)) {
-    h.hex = true;
-    h.key = "";
-    return;
-  }
+  if (hexTextWords(key, scratch, 0)) return wordsInto(h);
   h.hex = false;
   h.key = key;
 }
@@ -97,12 +71,11 @@ export function setIdKey(h: Head): void {
 /** The id as text (the key string of a hex id), for messages and mixed comparisons. */
 export function keyText(h: Head): string {
   if (!h.hex) return h.key;
-  return (
-    h.w0.toString(16).padStart(8, "0") +
-    h.w1.toString(16).padStart(8, "0") +
-    h.w2.toString(16).padStart(8, "0") +
-    h.w3.toString(16).padStart(8, "0")
-  );
+  scratch[0] = h.w0;
+  scratch[1] = h.w1;
+  scratch[2] = h.w2;
+  scratch[3] = h.w3;
+  return wordsHex(scratch, 0);
 }
 
 /** Key order: the order of the key strings. */
