@@ -12,14 +12,14 @@
 import { ExitCode, NaraError } from "../errors.ts";
 import { splitTsInto } from "../events/scan.ts";
 import { Cursor } from "./cursor.ts";
-import { Head, compareIntTokens, setIdKey } from "../events/order.ts";
+import { Head, compareIdText, compareIntTokens, compareSplitTs, compareWords, setIdKey, tsNeedsDigits } from "../events/order.ts";
+import { wordsHex } from "../events/idtable.ts";
 import { SEAL_BLOCK, type SealedReader, type SealedWriter } from "../io/tempfile.ts";
 import { grown } from "../typed.ts";
 
 export const RECORD_HEADER = 32;
 /** What one event costs in memory besides its bytes: index arrays with growth slack, the sort's index. */
 export const EVENT_OVERHEAD = 128;
-const EXACT_HI = 2 ** 53;
 const F_SIGNED = 1;
 const F_ESCAPED = 2;
 /** In memory only: the id is hex (its words hold it). */
@@ -137,6 +137,14 @@ export class RunBuilder {
     this.chunks = [];
   }
 
+  /** ts order of events a and b. */
+  private compareTs(a: number, b: number): number {
+    const { tsHi, tsLo } = this;
+    const ha = tsHi[a]!;
+    if (ha === tsHi[b]! && tsNeedsDigits(ha)) return this.compareTsExact(a, b);
+    return compareSplitTs(ha, tsLo[a]!, tsHi[b]!, tsLo[b]!);
+  }
+
   private compareTsExact(a: number, b: number): number {
     const ca = this.chunks[this.chunkOf[a]!]!;
     const cb = this.chunks[this.chunkOf[b]!]!;
@@ -148,38 +156,19 @@ export class RunBuilder {
 
   /** The key string of event n (built from the words for a hex id). */
   private keyText(n: number): string {
-    const k = this.keys.get(n);
-    if (k !== undefined) return k;
-    let out = "";
-    for (let i = 0; i < 4; i++) out += this.words[n * 4 + i]!.toString(16).padStart(8, "0");
-    return out;
+    return this.keys.get(n) ?? wordsHex(this.words, n * 4);
   }
 
   /** Key order of events a and b: the order of their key strings. */
   private compareKeys(a: number, b: number): number {
     const f = this.flags;
-    if (f[a]! & f[b]! & F_HEX) {
-      const w = this.words;
-      for (let i = 0; i < 4; i++) {
-        const x = w[a * 4 + i]!;
-        const y = w[b * 4 + i]!;
-        if (x !== y) return x < y ? -1 : 1;
-      }
-      return 0;
-    }
-    const x = this.keyText(a);
-    const y = this.keyText(b);
-    return x < y ? -1 : x > y ? 1 : 0;
+    if (f[a]! & f[b]! & F_HEX) return compareWords(this.words, a * 4, this.words, b * 4);
+    return compareIdText(this.keyText(a), this.keyText(b));
   }
 
   /** Same (ts, key)? */
   private same(a: number, b: number): boolean {
-    const h = this.tsHi[a]!;
-    if (h !== this.tsHi[b]!) return false;
-    if (h >= EXACT_HI || h <= -EXACT_HI) {
-      if (this.compareTsExact(a, b) !== 0) return false;
-    } else if (this.tsLo[a] !== this.tsLo[b]) return false;
-    return this.compareKeys(a, b) === 0;
+    return this.compareTs(a, b) === 0 && this.compareKeys(a, b) === 0;
   }
 
   /**
@@ -190,21 +179,8 @@ export class RunBuilder {
     const n = this.count;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
-    const { tsHi, tsLo, originOf, lineOf } = this;
-    order.sort((a, b) => {
-      const ha = tsHi[a]!;
-      const hb = tsHi[b]!;
-      if (ha !== hb) return ha < hb ? -1 : 1;
-      if (ha >= EXACT_HI || ha <= -EXACT_HI) {
-        const d = this.compareTsExact(a, b);
-        if (d !== 0) return d;
-      } else {
-        const la = tsLo[a]!;
-        const lb = tsLo[b]!;
-        if (la !== lb) return la < lb ? -1 : 1;
-      }
-      return this.compareKeys(a, b) || originOf[a]! - originOf[b]! || lineOf[a]! - lineOf[b]!;
-    });
+    const { originOf, lineOf } = this;
+    order.sort((a, b) => this.compareTs(a, b) || this.compareKeys(a, b) || originOf[a]! - originOf[b]! || lineOf[a]! - lineOf[b]!);
     let kept = 0;
     for (let i = 0; i < n; i++) {
       const x = order[i]!;

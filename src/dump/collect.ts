@@ -1,5 +1,6 @@
 import { EventFlag, compactJson } from "../events/scan.ts";
-import { IdTable, wordsHex } from "../events/idtable.ts";
+import { IdTable } from "../events/idtable.ts";
+import { compareIds, compareSplitTs } from "../events/order.ts";
 import { STRING_ID, type PageBatch } from "./messages.ts";
 import { grown } from "../typed.ts";
 
@@ -35,7 +36,7 @@ export type TsFloor = { hi: number; lo: number };
 export const BEFORE_ALL: TsFloor = { hi: -Infinity, lo: 0 };
 export const AFTER_ALL: TsFloor = { hi: Infinity, lo: 0 };
 /** Is the split ts (hi, lo) older than `f`? */
-const below = (hi: number, lo: number, f: TsFloor): boolean => hi < f.hi || (hi === f.hi && lo < f.lo);
+const below = (hi: number, lo: number, f: TsFloor): boolean => compareSplitTs(hi, lo, f.hi, f.lo) < 0;
 /** Is floor `a` lower than floor `b`? */
 export const lowerFloor = (a: TsFloor, b: TsFloor): boolean => below(a.hi, a.lo, b);
 
@@ -264,7 +265,7 @@ export class Collector {
   /** The output order: by ts, then id. */
   compare(a: number, b: number): number {
     const { tsHi, tsLo } = this;
-    return tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b);
+    return compareSplitTs(tsHi[a]!, tsLo[a]!, tsHi[b]!, tsLo[b]!) || compareIds(this.index.records, a * 4, this.stringOf.get(a), b * 4, this.stringOf.get(b));
   }
 
   private hold(n: number): void {
@@ -287,8 +288,8 @@ export class Collector {
     for (let k = from + 1; k < to; k++) {
       const a = held[k - 1]!;
       const b = held[k]!;
-      if (tsHi[a]! > tsHi[b]! || (tsHi[a] === tsHi[b] && tsLo[a]! > tsLo[b]!)) {
-        held.subarray(from, to).sort((x, y) => tsHi[x]! - tsHi[y]! || tsLo[x]! - tsLo[y]!);
+      if (compareSplitTs(tsHi[a]!, tsLo[a]!, tsHi[b]!, tsLo[b]!) > 0) {
+        held.subarray(from, to).sort((x, y) => compareSplitTs(tsHi[x]!, tsLo[x]!, tsHi[y]!, tsLo[y]!));
         break;
       }
     }
@@ -405,7 +406,7 @@ export class Collector {
     if (this.heldEnd > 4096 && this.heldCount < this.heldEnd / 4) this.compactHeld(0);
     // Sorted runs, concatenated: the sort merges them.
     const order = out.subarray(0, taken);
-    order.sort((a, b) => tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b));
+    order.sort((a, b) => this.compare(a, b));
     return order;
   }
 
@@ -420,23 +421,6 @@ export class Collector {
     for (const c of this.chunks) n += c?.length ?? 0;
     for (const c of this.spare) n += c.length;
     return n;
-  }
-
-  /** Ids compare as strings; for two hex ids the words give the same order without making strings. */
-  private compareIds(a: number, b: number): number {
-    const sa = this.stringOf.get(a);
-    const sb = this.stringOf.get(b);
-    const w = this.index.records;
-    if (sa === undefined && sb === undefined) {
-      for (let k = 0; k < 4; k++) {
-        const d = w[a * 4 + k]! - w[b * 4 + k]!;
-        if (d !== 0) return d;
-      }
-      return 0;
-    }
-    const x = sa ?? wordsHex(w, a * 4);
-    const y = sb ?? wordsHex(w, b * 4);
-    return x < y ? -1 : x > y ? 1 : 0;
   }
 
   /**

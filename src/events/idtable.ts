@@ -59,16 +59,6 @@ export function wordsHex(words: Uint32Array, at: number): string {
   return out;
 }
 
-/** Ids as strings order like their words: the (ts, id) order's id part for two hex ids. */
-export function compareWords(a: Uint32Array, at: number, b: Uint32Array, bt: number): number {
-  for (let k = 0; k < 4; k++) {
-    const x = a[at + k]!;
-    const y = b[bt + k]!;
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
-}
-
 const EMPTY = -1;
 /** What a Map entry for a non-hex id costs, about. */
 const OTHER_BYTES = 96;

@@ -11,8 +11,75 @@ import { hexTextWords, hexWords, wordsHex } from "./idtable.ts";
 import { idKey } from "./scan.ts";
 
 const EMPTY = Buffer.alloc(0);
+
+// ---- The order itself. Every representation of events (Heads here, the
+// collector's and the run builder's arrays, verify's strings) compares
+// through these: ts as an integer, then the id's key as a JS string.
+
 /** Above this |hi| (the digits before the last nine) a double no longer holds them exactly. */
 const EXACT_HI = 2 ** 53;
+
+/** Are two split ts with this (equal) `hi` too large for the doubles to decide? Then their digits do. */
+export const tsNeedsDigits = (hi: number): boolean => hi >= EXACT_HI || hi <= -EXACT_HI;
+
+/** ts order of two ts split by splitTsInto (exact unless tsNeedsDigits, for equal `hi`s). */
+export function compareSplitTs(ah: number, al: number, bh: number, bl: number): number {
+  if (ah !== bh) return ah < bh ? -1 : 1;
+  return al < bl ? -1 : al > bl ? 1 : 0;
+}
+
+/**
+ * Compares two integer tokens exactly ([as, ae) in a, [bs, be) in b): valid
+ * JSON integers have no leading zeros, so a longer magnitude is larger.
+ */
+export function compareIntTokens(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  const negA = a[as] === 0x2d;
+  const negB = b[bs] === 0x2d;
+  if (negA !== negB) return negA ? -1 : 1;
+  if (negA) {
+    as++;
+    bs++;
+  }
+  let d = ae - as - (be - bs);
+  if (d === 0) {
+    for (let k = 0; k < ae - as; k++) {
+      d = a[as + k]! - b[bs + k]!;
+      if (d !== 0) break;
+    }
+  }
+  return negA ? -d : d;
+}
+
+/** ts order of two canonical decimal integers as text (no leading zeros, "-" for negatives). */
+export function compareTsText(a: string, b: string): number {
+  const na = a.charCodeAt(0) === 0x2d;
+  const nb = b.charCodeAt(0) === 0x2d;
+  if (na !== nb) return na ? -1 : 1;
+  let c = a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  if (na && c !== 0) c = -c;
+  return c;
+}
+
+/** Id order: the order of the key strings. */
+export function compareIdText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Id order of two hex ids as words (four at `at`, four at `bt`): the order of their strings. */
+export function compareWords(a: Uint32Array, at: number, b: Uint32Array, bt: number): number {
+  for (let k = 0; k < 4; k++) {
+    const x = a[at + k]!;
+    const y = b[bt + k]!;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Id order where each id is either hex (words at `at`; no key) or a key string. */
+export function compareIds(w: Uint32Array, at: number, ak: string | undefined, bt: number, bk: string | undefined): number {
+  if (ak === undefined && bk === undefined) return compareWords(w, at, w, bt);
+  return compareIdText(ak ?? wordsHex(w, at), bk ?? wordsHex(w, bt));
+}
 
 /** One event: its bytes in `buf` and what sorting and dedup need. Reused in place: copy what must survive. */
 export class Head {
@@ -78,7 +145,7 @@ export function keyText(h: Head): string {
   return wordsHex(scratch, 0);
 }
 
-/** Key order: the order of the key strings. */
+/** Id order of two Heads (compareWords on the fields for two hex ids). */
 export function compareKeys(a: Head, b: Head): number {
   if (a.hex && b.hex) {
     if (a.w0 !== b.w0) return a.w0 < b.w0 ? -1 : 1;
@@ -87,9 +154,7 @@ export function compareKeys(a: Head, b: Head): number {
     if (a.w3 !== b.w3) return a.w3 < b.w3 ? -1 : 1;
     return 0;
   }
-  const x = keyText(a);
-  const y = keyText(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+  return compareIdText(keyText(a), keyText(b));
 }
 
 /** Copies `from` into `to` with the event's bytes copied to the start of `buf` (big enough). */
@@ -118,37 +183,12 @@ export function copyHeadInto(to: Head, from: Head, buf: Buffer): void {
 }
 
 /**
- * Compares two integer tokens exactly ([as, ae) in a, [bs, be) in b): valid
- * JSON integers have no leading zeros, so a longer magnitude is larger.
- */
-export function compareIntTokens(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
-  const negA = a[as] === 0x2d;
-  const negB = b[bs] === 0x2d;
-  if (negA !== negB) return negA ? -1 : 1;
-  if (negA) {
-    as++;
-    bs++;
-  }
-  let d = ae - as - (be - bs);
-  if (d === 0) {
-    for (let k = 0; k < ae - as; k++) {
-      d = a[as + k]! - b[bs + k]!;
-      if (d !== 0) break;
-    }
-  }
-  return negA ? -d : d;
-}
-
-/**
  * ts order from the split doubles; exact for any length: when the high parts
  * are too large for a double, equal doubles fall back to the digits.
  */
 export function compareTs(a: Head, b: Head): number {
-  const ah = a.tsHi;
-  const bh = b.tsHi;
-  if (ah !== bh) return ah < bh ? -1 : 1;
-  if (ah >= EXACT_HI || ah <= -EXACT_HI) return compareIntTokens(a.buf, a.tsS, a.tsE, b.buf, b.tsS, b.tsE);
-  return a.tsLo < b.tsLo ? -1 : a.tsLo > b.tsLo ? 1 : 0;
+  if (a.tsHi === b.tsHi && tsNeedsDigits(a.tsHi)) return compareIntTokens(a.buf, a.tsS, a.tsE, b.buf, b.tsS, b.tsE);
+  return compareSplitTs(a.tsHi, a.tsLo, b.tsHi, b.tsLo);
 }
 
 /** (ts, key): 0 means the same event. */
