@@ -7,9 +7,9 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
 import { DEFAULT_MAX_LINE_BYTES, longLineReason } from "../events/lines.ts";
-import { EventFlag, ScanError, compactJson, newEventFields, scanEventAt, splitTsInto } from "../events/scan.ts";
+import { EventFlag, ScanError, compactJson, newEventFields, scanEventAt } from "../events/scan.ts";
 import { noteGarbage } from "../io/gc.ts";
-import { Head, compareEvents, copyHeadInto, keyText, setIdKey, tsText } from "../events/order.ts";
+import { Head, compareEvents, copyHeadInto, keyText, setIdKey, setTs, tsText } from "../events/order.ts";
 
 export abstract class Cursor {
   /** The current event, valid until the next advance(). */
@@ -50,8 +50,6 @@ export type JsonlCursorOptions = {
 };
 
 const fields = newEventFields();
-const hiScratch = new Float64Array(1);
-const loScratch = new Float64Array(1);
 
 /** A Buffer over the same memory (no copy). */
 export const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
@@ -66,9 +64,7 @@ function fillHead(h: Head, b: Buffer, s: number, e: number): void {
   h.e = e;
   h.tsS = fields.tsStart;
   h.tsE = fields.tsEnd;
-  splitTsInto(b, fields.tsStart, fields.tsEnd, hiScratch, loScratch, 0);
-  h.tsHi = hiScratch[0]!;
-  h.tsLo = loScratch[0]!;
+  setTs(h);
   h.idS = fields.idStart;
   h.idE = fields.idEnd;
   h.idEscaped = (fields.flags & EventFlag.idEscaped) !== 0;

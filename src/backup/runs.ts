@@ -10,12 +10,12 @@
  * then the event's bytes.
  */
 import { ExitCode, NaraError } from "../errors.ts";
-import { splitTsInto } from "../events/scan.ts";
 import { Cursor } from "./cursor.ts";
-import { Head, compareIdText, compareIntTokens, compareSplitTs, compareWords, setIdKey, tsNeedsDigits } from "../events/order.ts";
+import { Head, compareIdText, compareIntTokens, compareSplitTs, compareWords, setIdKey, setTs, tsNeedsDigits } from "../events/order.ts";
 import { wordsHex } from "../events/idtable.ts";
 import { SEAL_BLOCK, type SealedReader, type SealedWriter } from "../io/tempfile.ts";
 import { grown } from "../typed.ts";
+import { EventArena } from "../events/arena.ts";
 
 export const RECORD_HEADER = 32;
 /** What one event costs in memory besides its bytes: index arrays with growth slack, the sort's index. */
@@ -28,18 +28,10 @@ const F_HEX = 4;
 export type RunStats = { duplicates: number; replaced: number };
 
 /** Events gathered for one run, with their bytes in an arena of chunks. */
-export class RunBuilder {
+export class RunBuilder extends EventArena {
   count = 0;
   /** Bytes of the events held. */
   bytes = 0;
-  private chunks: Buffer[] = [];
-  private chunkAt = 0;
-  private used = 0;
-  private tsHi = new Float64Array(1024);
-  private tsLo = new Float64Array(1024);
-  private chunkOf = new Uint32Array(1024);
-  private offsetOf = new Uint32Array(1024);
-  private lengthOf = new Uint32Array(1024);
   private originOf = new Uint32Array(1024);
   private lineOf = new Uint32Array(1024);
   /** idS, idE, tsS, tsE relative to the event start, four per event. */
@@ -52,6 +44,7 @@ export class RunBuilder {
   private readonly chunkSize: number;
 
   constructor(readonly budget: number) {
+    super();
     this.chunkSize = Math.max(64 << 10, Math.min(16 << 20, 2 ** Math.floor(Math.log2(Math.max(1, budget / 8)))));
   }
 
@@ -66,14 +59,9 @@ export class RunBuilder {
 
   add(h: Head): void {
     const n = this.count;
-    if (n === this.tsHi.length) this.grow();
+    this.room(n);
     const len = h.e - h.s;
-    if (this.chunks.length === 0 || this.used + len > this.chunks[this.chunkAt]!.length) this.nextChunk(len);
-    h.buf.copy(this.chunks[this.chunkAt]!, this.used, h.s, h.e);
-    this.chunkOf[n] = this.chunkAt;
-    this.offsetOf[n] = this.used;
-    this.lengthOf[n] = len;
-    this.used += len;
+    this.store(n, h.buf, h.s, h.e);
     this.tsHi[n] = h.tsHi;
     this.tsLo[n] = h.tsLo;
     this.originOf[n] = h.origin;
@@ -94,27 +82,19 @@ export class RunBuilder {
     this.bytes += len;
   }
 
-  private nextChunk(atLeast: number): void {
+  protected nextChunk(atLeast: number): void {
     // Chunks are kept from run to run: reuse the next one when it is big enough.
-    const next = this.chunks.length === 0 ? 0 : this.chunkAt + 1;
-    if (next < this.chunks.length && this.chunks[next]!.length >= atLeast) {
-      this.chunkAt = next;
-    } else {
+    const next = this.current + 1;
+    if (next >= this.chunks.length || this.chunks[next]!.length < atLeast) {
       const chunk = Buffer.allocUnsafe(Math.max(this.chunkSize, atLeast));
       if (next < this.chunks.length) this.chunks[next] = chunk;
       else this.chunks.push(chunk);
-      this.chunkAt = next;
     }
+    this.current = next;
     this.used = 0;
   }
 
-  private grow(): void {
-    const size = this.tsHi.length * 2;
-    this.tsHi = grown(this.tsHi, size);
-    this.tsLo = grown(this.tsLo, size);
-    this.chunkOf = grown(this.chunkOf, size);
-    this.offsetOf = grown(this.offsetOf, size);
-    this.lengthOf = grown(this.lengthOf, size);
+  protected growColumns(size: number): void {
     this.originOf = grown(this.originOf, size);
     this.lineOf = grown(this.lineOf, size);
     this.offsets = grown(this.offsets, size * 4);
@@ -126,15 +106,15 @@ export class RunBuilder {
   reset(): void {
     this.count = 0;
     this.bytes = 0;
-    this.chunkAt = 0;
+    this.current = this.chunks.length > 0 ? 0 : -1;
     this.used = 0;
     this.keys.clear();
   }
 
   /** Drops the memory too. */
   release(): void {
-    this.reset();
     this.chunks = [];
+    this.reset();
   }
 
   /** ts order of events a and b. */
@@ -318,9 +298,6 @@ export class RunWriter {
   }
 }
 
-const hiScratch = new Float64Array(1);
-const loScratch = new Float64Array(1);
-
 /**
  * Reads a run file back, record by record, into one reused buffer (grown
  * only for a record longer than it): advance() never waits on a Promise,
@@ -408,9 +385,7 @@ export class RunCursor extends Cursor {
     h.idE = s + v.getUint32(at + 20, true);
     h.tsS = s + v.getUint32(at + 24, true);
     h.tsE = s + v.getUint32(at + 28, true);
-    splitTsInto(b, h.tsS, h.tsE, hiScratch, loScratch, 0);
-    h.tsHi = hiScratch[0]!;
-    h.tsLo = loScratch[0]!;
+    setTs(h);
     setIdKey(h);
     this.pos = h.e;
   }

@@ -8,7 +8,7 @@
  * order of the strings. Other ids keep their string key (idKey).
  */
 import { hexTextWords, hexWords, wordsHex } from "./idtable.ts";
-import { idKey } from "./scan.ts";
+import { idKey, splitTsInto } from "./scan.ts";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -22,10 +22,10 @@ const EXACT_HI = 2 ** 53;
 /** Are two split ts with this (equal) `hi` too large for the doubles to decide? Then their digits do. */
 export const tsNeedsDigits = (hi: number): boolean => hi >= EXACT_HI || hi <= -EXACT_HI;
 
-/** ts order of two ts split by splitTsInto (exact unless tsNeedsDigits, for equal `hi`s). */
+/** ts order (its sign) of two ts split by splitTsInto (exact unless tsNeedsDigits, for equal `hi`s). */
 export function compareSplitTs(ah: number, al: number, bh: number, bl: number): number {
-  if (ah !== bh) return ah < bh ? -1 : 1;
-  return al < bl ? -1 : al > bl ? 1 : 0;
+  // Only the sign counts; Infinity - Infinity (two floors at the end) is NaN, falsy.
+  return ah - bh || al - bl;
 }
 
 /**
@@ -143,6 +143,16 @@ export function keyText(h: Head): string {
   scratch[2] = h.w2;
   scratch[3] = h.w3;
   return wordsHex(scratch, 0);
+}
+
+const hiScratch = new Float64Array(1);
+const loScratch = new Float64Array(1);
+
+/** Sets h.tsHi/tsLo from the ts token at h.buf[h.tsS, h.tsE). */
+export function setTs(h: Head): void {
+  splitTsInto(h.buf, h.tsS, h.tsE, hiScratch, loScratch, 0);
+  h.tsHi = hiScratch[0]!;
+  h.tsLo = loScratch[0]!;
 }
 
 /** Id order of two Heads (compareWords on the fields for two hex ids). */
