@@ -22,10 +22,10 @@ const EXACT_HI = 2 ** 53;
 /** Are two split ts with this (equal) `hi` too large for the doubles to decide? Then their digits do. */
 export const tsNeedsDigits = (hi: number): boolean => hi >= EXACT_HI || hi <= -EXACT_HI;
 
-/** ts order (its sign) of two ts split by splitTsInto (exact unless tsNeedsDigits, for equal `hi`s). */
+/** ts order of two ts split by splitTsInto (exact unless tsNeedsDigits, for equal `hi`s). */
 export function compareSplitTs(ah: number, al: number, bh: number, bl: number): number {
-  // Only the sign counts; Infinity - Infinity (two floors at the end) is NaN, falsy.
-  return ah - bh || al - bl;
+  if (ah !== bh) return ah < bh ? -1 : 1;
+  return al < bl ? -1 : al > bl ? 1 : 0;
 }
 
 /**
