@@ -10,7 +10,8 @@ import { eventContent, makeEvent, parseEvent, verifyEventSignature, type ParsedE
 import { sha256 } from "../src/identity/crypto.ts";
 import { encryptBytes } from "./helpers/encrypt.ts";
 import { decodeSignature, KeyRing, parseKeysText } from "../src/backup/keys.ts";
-import { compareTs, verifyBackups, type VerifyOptions, type VerifyReport } from "../src/backup/verify.ts";
+import { verifyBackups, type VerifyOptions, type VerifyReport } from "../src/backup/verify.ts";
+import { compareTsText as compareTs } from "../src/events/order.ts";
 import { formatIssue, renderReport } from "../src/cli/render/backup.ts";
 import { generateEvents, generateNaras, makeNara, type SimEvent } from "./sim/generate.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";

@@ -6,10 +6,10 @@
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { ExitCode, NaraError } from "../errors.ts";
-import { DEFAULT_MAX_LINE_BYTES, longLineReason } from "../events/lines.ts";
-import { EventFlag, ScanError, compactJson, newEventFields, scanEventAt, splitTsInto } from "../events/scan.ts";
+import { type ByteSource, ChunkSource, DEFAULT_MAX_LINE_BYTES, LineReader, longLineReason } from "../events/lines.ts";
+import { EventFlag, ScanError, compactJson, newEventFields, scanEventAt } from "../events/scan.ts";
 import { noteGarbage } from "../io/gc.ts";
-import { Head, compareEvents, copyHeadInto, keyText, setIdKey, tsText } from "../events/order.ts";
+import { Head, compareEvents, copyHeadInto, keyText, setIdKey, setTs, tsText } from "../events/order.ts";
 
 export abstract class Cursor {
   /** The current event, valid until the next advance(). */
@@ -50,8 +50,6 @@ export type JsonlCursorOptions = {
 };
 
 const fields = newEventFields();
-const hiScratch = new Float64Array(1);
-const loScratch = new Float64Array(1);
 
 /** A Buffer over the same memory (no copy). */
 export const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
@@ -66,9 +64,7 @@ function fillHead(h: Head, b: Buffer, s: number, e: number): void {
   h.e = e;
   h.tsS = fields.tsStart;
   h.tsE = fields.tsEnd;
-  splitTsInto(b, fields.tsStart, fields.tsEnd, hiScratch, loScratch, 0);
-  h.tsHi = hiScratch[0]!;
-  h.tsLo = loScratch[0]!;
+  setTs(h);
   h.idS = fields.idStart;
   h.idE = fields.idEnd;
   h.idEscaped = (fields.flags & EventFlag.idEscaped) !== 0;
@@ -78,11 +74,7 @@ function fillHead(h: Head, b: Buffer, s: number, e: number): void {
 
 const isBlank = (c: number | undefined): boolean => c === 0x20 || c === 0x09 || c === 0x0d;
 
-/** Where a JsonlCursor's bytes come from: reads into the caller's buffer; 0 = the end. */
-export interface ByteSource {
-  read(into: Buffer, at: number, max: number): number | Promise<number>;
-  close(): Promise<void>;
-}
+export type { ByteSource };
 
 /** A regular file read with synchronous reads: no Promise, no garbage chunk per read. */
 export class FileSource implements ByteSource {
@@ -106,33 +98,9 @@ export class FileSource implements ByteSource {
 }
 
 /** A stream (stdin, decompressed or decrypted input): chunks are copied out as they arrive. */
-export class StreamSource implements ByteSource {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private left: Uint8Array | undefined;
-  private closed = false;
+export class StreamSource extends ChunkSource {
   constructor(stream: ReadableStream<Uint8Array>) {
-    this.reader = stream.getReader();
-  }
-  read(into: Buffer, at: number, max: number): number | Promise<number> {
-    if (this.left) return this.copy(this.left, into, at, max);
-    return this.reader.read().then((r) => (r.done ? 0 : this.copy(r.value, into, at, max)));
-  }
-  private copy(chunk: Uint8Array, into: Buffer, at: number, max: number): number | Promise<number> {
-    if (chunk.length === 0) {
-      this.left = undefined;
-      return this.read(into, at, max);
-    }
-    const n = Math.min(max, chunk.length);
-    into.set(n === chunk.length ? chunk : chunk.subarray(0, n), at);
-    this.left = n === chunk.length ? undefined : chunk.subarray(n);
-    if (this.left === undefined) noteGarbage(chunk.length);
-    return n;
-  }
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.left = undefined;
-    await this.reader.cancel().catch(() => {});
+    super(stream, noteGarbage);
   }
 }
 
@@ -148,123 +116,64 @@ export class JsonlCursor extends Cursor {
   invalid = 0;
   /** Some event sorted before the one read just before it. */
   outOfOrder = false;
-  /** Bytes of the decoded input read so far. */
-  bytes = 0;
-  private buf: Buffer;
-  /** buf[0, fill): what `take` sees, so that a search never runs into stale bytes. */
-  private view: Buffer;
-  private pos = 0;
-  private fill = 0;
-  private eof = false;
-  private lineNo = 0;
-  private readonly maxLine: number;
-  /** Bytes of the over-long line being skipped; -1 when not inside one. */
-  private skipped = -1;
+  private readonly reader: LineReader;
   private spare = new Head();
   /** Where the previous head is copied before the buffer moves (the order check still needs it). */
   private kept = Buffer.allocUnsafe(1024);
   private hasHead = false;
 
   constructor(
-    private readonly source: ByteSource,
+    source: ByteSource,
     readonly opts: JsonlCursorOptions,
     bufferSize = 1 << 20,
   ) {
     super();
-    this.maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-    this.buf = Buffer.allocUnsafe(bufferSize);
-    this.view = this.buf.subarray(0, 0);
+    this.reader = new LineReader(source, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, bufferSize);
+    this.reader.beforeMove = (buf) => this.keepHead(buf);
+  }
+
+  /** Bytes of the decoded input read so far. */
+  get bytes(): number {
+    return this.reader.bytes;
   }
 
   advance(): boolean | Promise<boolean> {
     for (;;) {
-      const view = this.view;
-      const nl = view.indexOf(0x0a, this.pos);
-      if (this.skipped >= 0) {
-        // Inside an over-long line: only its length is kept, the buffer is reused as it streams past.
-        if (nl === -1) {
-          this.skipped += this.fill - this.pos;
-          this.pos = this.fill;
-          if (!this.eof) {
-            const r = this.refill();
-            if (r !== undefined) return r.then(() => this.advance());
-            continue;
-          }
-        } else {
-          this.skipped += nl - this.pos;
-          this.pos = nl + 1;
-        }
-        this.tooLong(this.skipped);
-        continue;
-      }
-      if (nl !== -1) {
-        const s = this.pos;
-        this.pos = nl + 1;
-        if (this.take(view, s, nl)) return true;
-        continue;
-      }
-      if (this.eof) {
-        if (this.pos >= this.fill) return false;
-        const s = this.pos;
-        this.pos = this.fill;
-        if (this.take(view, s, this.fill)) return true;
-        continue;
-      }
-      const r = this.refill();
-      if (r !== undefined) return r.then(() => this.advance());
+      const more = this.reader.next();
+      if (more === false) return false;
+      if (more !== true) return more.then((m) => m && (this.handle() || this.advance()));
+      if (this.handle()) return true;
     }
   }
 
-  /** Moves the unfinished line to the front and reads more after it; a Promise when the source is async. */
-  private refill(): Promise<void> | undefined {
-    if (this.hasHead && this.head.buf === this.view) {
-      // The previous head is about to be overwritten: keep its bytes for the order check.
-      const len = this.head.e - this.head.s;
-      if (this.kept.length < len) this.kept = Buffer.allocUnsafe(len * 2);
-      copyHeadInto(this.spare, this.head, this.kept);
-      const h = this.head;
-      this.head = this.spare;
-      this.spare = h;
-    }
-    let rest = this.fill - this.pos;
-    if (rest > this.maxLine) {
-      // The unfinished line is already over the cap: drop it, count the rest as it comes.
-      this.skipped = rest;
-      this.pos = this.fill;
-      rest = 0;
-    } else if (rest === this.buf.length) {
-      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
-      this.buf.copy(bigger, 0, this.pos, this.fill);
-      this.buf = bigger;
-    } else if (rest > 0 && this.pos > 0) this.buf.copy(this.buf, 0, this.pos, this.fill);
-    this.pos = 0;
-    this.fill = rest;
-    const n = this.source.read(this.buf, rest, this.buf.length - rest);
-    if (typeof n === "number") {
-      this.filled(n);
-      return undefined;
-    }
-    return n.then((k) => this.filled(k));
+  /** The line the reader is at: true when it became the head. */
+  private handle(): boolean {
+    const r = this.reader;
+    if (r.long < 0) return this.take(r.buf, r.start, r.end);
+    this.tooLong(r.long);
+    return false;
   }
 
-  private filled(n: number): void {
-    if (n === 0) this.eof = true;
-    this.fill += n;
-    this.bytes += n;
-    this.view = this.buf.subarray(0, this.fill);
+  /** The previous head is about to be overwritten: keep its bytes for the order check. */
+  private keepHead(buf: Buffer): void {
+    if (!this.hasHead || this.head.buf !== buf) return;
+    const len = this.head.e - this.head.s;
+    if (this.kept.length < len) this.kept = Buffer.allocUnsafe(len * 2);
+    copyHeadInto(this.spare, this.head, this.kept);
+    const h = this.head;
+    this.head = this.spare;
+    this.spare = h;
   }
 
   async close(): Promise<void> {
-    await this.source.close();
+    await this.reader.close();
   }
 
   /** An over-long line of `bytes` bytes has ended: invalid, reported as such. */
   private tooLong(bytes: number): void {
-    this.skipped = -1;
-    this.lineNo++;
     this.lines++;
     this.invalid++;
-    const bad: InvalidLine = { input: this.opts.name, line: this.lineNo, column: 0, reason: longLineReason(bytes, this.maxLine), bytes };
+    const bad: InvalidLine = { input: this.opts.name, line: this.reader.lineNo, column: 0, reason: longLineReason(bytes, this.reader.maxLineBytes), bytes };
     if (this.opts.onInvalid(bad)) return;
     throw new NaraError(`${bad.input}:${bad.line}: ${bad.reason}`, {
       hint: "a damaged or foreign file? remove the line, or pass --skip-invalid to leave such lines out (--max-line-bytes raises the limit)",
@@ -274,13 +183,9 @@ export class JsonlCursor extends Cursor {
 
   /** Handles line [s, e) of `b`; true when it became the head. */
   private take(b: Buffer, s: number, e: number): boolean {
-    if (e - s > this.maxLine) {
-      this.tooLong(e - s);
-      return false;
-    }
-    this.lineNo++;
+    const lineNo = this.reader.lineNo;
     // A UTF-8 byte order mark (some editors add one) is not part of the first event.
-    if (this.lineNo === 1 && b[s] === 0xef && b[s + 1] === 0xbb && b[s + 2] === 0xbf) s += 3;
+    if (lineNo === 1 && b[s] === 0xef && b[s + 1] === 0xbb && b[s + 2] === 0xbf) s += 3;
     while (s < e && isBlank(b[s])) s++;
     while (e > s && isBlank(b[e - 1])) e--;
     if (s === e) return false;
@@ -306,7 +211,7 @@ export class JsonlCursor extends Cursor {
     }
     if (reason !== undefined) {
       this.invalid++;
-      const bad = { input: this.opts.name, line: this.lineNo, column, reason };
+      const bad = { input: this.opts.name, line: lineNo, column, reason };
       if (this.opts.onInvalid(bad)) return false;
       throw new NaraError(`${bad.input}:${bad.line}: not a valid event line: ${reason} (column ${column})`, {
         hint: "fix or remove the line, or pass --skip-invalid to leave such lines out",
@@ -323,7 +228,7 @@ export class JsonlCursor extends Cursor {
     const h = this.spare;
     fillHead(h, b, s, e);
     h.origin = this.opts.origin;
-    h.line = this.lineNo;
+    h.line = lineNo;
     if (this.hasHead && !this.outOfOrder && compareEvents(h, this.head) < 0) {
       this.outOfOrder = true;
       if (this.opts.checkOrder === "note") return this.accept(h);
@@ -332,7 +237,7 @@ export class JsonlCursor extends Cursor {
         h.tsHi === prev.tsHi && h.tsLo === prev.tsLo && tsText(h) === tsText(prev)
           ? `id ${keyText(h)} after ${keyText(prev)} at the same ts ${tsText(h)}`
           : `ts ${tsText(h)} after ${tsText(prev)} on line ${prev.line}`;
-      throw new OutOfOrder(this.opts.origin, this.opts.name, this.lineNo, detail);
+      throw new OutOfOrder(this.opts.origin, this.opts.name, lineNo, detail);
     }
     return this.accept(h);
   }

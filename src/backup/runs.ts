@@ -10,16 +10,16 @@
  * then the event's bytes.
  */
 import { ExitCode, NaraError } from "../errors.ts";
-import { splitTsInto } from "../events/scan.ts";
 import { Cursor } from "./cursor.ts";
-import { Head, compareIntTokens, setIdKey } from "../events/order.ts";
+import { Head, compareIdText, compareIntTokens, compareSplitTs, compareWords, setIdKey, setTs, tsNeedsDigits } from "../events/order.ts";
+import { wordsHex } from "../events/idtable.ts";
 import { SEAL_BLOCK, type SealedReader, type SealedWriter } from "../io/tempfile.ts";
 import { grown } from "../typed.ts";
+import { EventArena } from "../events/arena.ts";
 
 export const RECORD_HEADER = 32;
 /** What one event costs in memory besides its bytes: index arrays with growth slack, the sort's index. */
 export const EVENT_OVERHEAD = 128;
-const EXACT_HI = 2 ** 53;
 const F_SIGNED = 1;
 const F_ESCAPED = 2;
 /** In memory only: the id is hex (its words hold it). */
@@ -28,18 +28,10 @@ const F_HEX = 4;
 export type RunStats = { duplicates: number; replaced: number };
 
 /** Events gathered for one run, with their bytes in an arena of chunks. */
-export class RunBuilder {
+export class RunBuilder extends EventArena {
   count = 0;
   /** Bytes of the events held. */
   bytes = 0;
-  private chunks: Buffer[] = [];
-  private chunkAt = 0;
-  private used = 0;
-  private tsHi = new Float64Array(1024);
-  private tsLo = new Float64Array(1024);
-  private chunkOf = new Uint32Array(1024);
-  private offsetOf = new Uint32Array(1024);
-  private lengthOf = new Uint32Array(1024);
   private originOf = new Uint32Array(1024);
   private lineOf = new Uint32Array(1024);
   /** idS, idE, tsS, tsE relative to the event start, four per event. */
@@ -52,6 +44,7 @@ export class RunBuilder {
   private readonly chunkSize: number;
 
   constructor(readonly budget: number) {
+    super();
     this.chunkSize = Math.max(64 << 10, Math.min(16 << 20, 2 ** Math.floor(Math.log2(Math.max(1, budget / 8)))));
   }
 
@@ -66,14 +59,9 @@ export class RunBuilder {
 
   add(h: Head): void {
     const n = this.count;
-    if (n === this.tsHi.length) this.grow();
+    this.room(n);
     const len = h.e - h.s;
-    if (this.chunks.length === 0 || this.used + len > this.chunks[this.chunkAt]!.length) this.nextChunk(len);
-    h.buf.copy(this.chunks[this.chunkAt]!, this.used, h.s, h.e);
-    this.chunkOf[n] = this.chunkAt;
-    this.offsetOf[n] = this.used;
-    this.lengthOf[n] = len;
-    this.used += len;
+    this.store(n, h.buf, h.s, h.e);
     this.tsHi[n] = h.tsHi;
     this.tsLo[n] = h.tsLo;
     this.originOf[n] = h.origin;
@@ -94,27 +82,19 @@ export class RunBuilder {
     this.bytes += len;
   }
 
-  private nextChunk(atLeast: number): void {
+  protected nextChunk(atLeast: number): void {
     // Chunks are kept from run to run: reuse the next one when it is big enough.
-    const next = this.chunks.length === 0 ? 0 : this.chunkAt + 1;
-    if (next < this.chunks.length && this.chunks[next]!.length >= atLeast) {
-      this.chunkAt = next;
-    } else {
+    const next = this.current + 1;
+    if (next >= this.chunks.length || this.chunks[next]!.length < atLeast) {
       const chunk = Buffer.allocUnsafe(Math.max(this.chunkSize, atLeast));
       if (next < this.chunks.length) this.chunks[next] = chunk;
       else this.chunks.push(chunk);
-      this.chunkAt = next;
     }
+    this.current = next;
     this.used = 0;
   }
 
-  private grow(): void {
-    const size = this.tsHi.length * 2;
-    this.tsHi = grown(this.tsHi, size);
-    this.tsLo = grown(this.tsLo, size);
-    this.chunkOf = grown(this.chunkOf, size);
-    this.offsetOf = grown(this.offsetOf, size);
-    this.lengthOf = grown(this.lengthOf, size);
+  protected growColumns(size: number): void {
     this.originOf = grown(this.originOf, size);
     this.lineOf = grown(this.lineOf, size);
     this.offsets = grown(this.offsets, size * 4);
@@ -126,15 +106,23 @@ export class RunBuilder {
   reset(): void {
     this.count = 0;
     this.bytes = 0;
-    this.chunkAt = 0;
+    this.current = this.chunks.length > 0 ? 0 : -1;
     this.used = 0;
     this.keys.clear();
   }
 
   /** Drops the memory too. */
   release(): void {
-    this.reset();
     this.chunks = [];
+    this.reset();
+  }
+
+  /** ts order of events a and b. */
+  private compareTs(a: number, b: number): number {
+    const { tsHi, tsLo } = this;
+    const ha = tsHi[a]!;
+    if (ha === tsHi[b]! && tsNeedsDigits(ha)) return this.compareTsExact(a, b);
+    return compareSplitTs(ha, tsLo[a]!, tsHi[b]!, tsLo[b]!);
   }
 
   private compareTsExact(a: number, b: number): number {
@@ -148,38 +136,19 @@ export class RunBuilder {
 
   /** The key string of event n (built from the words for a hex id). */
   private keyText(n: number): string {
-    const k = this.keys.get(n);
-    if (k !== undefined) return k;
-    let out = "";
-    for (let i = 0; i < 4; i++) out += this.words[n * 4 + i]!.toString(16).padStart(8, "0");
-    return out;
+    return this.keys.get(n) ?? wordsHex(this.words, n * 4);
   }
 
   /** Key order of events a and b: the order of their key strings. */
   private compareKeys(a: number, b: number): number {
     const f = this.flags;
-    if (f[a]! & f[b]! & F_HEX) {
-      const w = this.words;
-      for (let i = 0; i < 4; i++) {
-        const x = w[a * 4 + i]!;
-        const y = w[b * 4 + i]!;
-        if (x !== y) return x < y ? -1 : 1;
-      }
-      return 0;
-    }
-    const x = this.keyText(a);
-    const y = this.keyText(b);
-    return x < y ? -1 : x > y ? 1 : 0;
+    if (f[a]! & f[b]! & F_HEX) return compareWords(this.words, a * 4, this.words, b * 4);
+    return compareIdText(this.keyText(a), this.keyText(b));
   }
 
   /** Same (ts, key)? */
   private same(a: number, b: number): boolean {
-    const h = this.tsHi[a]!;
-    if (h !== this.tsHi[b]!) return false;
-    if (h >= EXACT_HI || h <= -EXACT_HI) {
-      if (this.compareTsExact(a, b) !== 0) return false;
-    } else if (this.tsLo[a] !== this.tsLo[b]) return false;
-    return this.compareKeys(a, b) === 0;
+    return this.compareTs(a, b) === 0 && this.compareKeys(a, b) === 0;
   }
 
   /**
@@ -191,19 +160,10 @@ export class RunBuilder {
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
     const { tsHi, tsLo, originOf, lineOf } = this;
+    // compareTs on the arrays at hand: the sort of a whole input calls this tens of millions of times.
     order.sort((a, b) => {
-      const ha = tsHi[a]!;
-      const hb = tsHi[b]!;
-      if (ha !== hb) return ha < hb ? -1 : 1;
-      if (ha >= EXACT_HI || ha <= -EXACT_HI) {
-        const d = this.compareTsExact(a, b);
-        if (d !== 0) return d;
-      } else {
-        const la = tsLo[a]!;
-        const lb = tsLo[b]!;
-        if (la !== lb) return la < lb ? -1 : 1;
-      }
-      return this.compareKeys(a, b) || originOf[a]! - originOf[b]! || lineOf[a]! - lineOf[b]!;
+      const t = tsHi[a] === tsHi[b] && tsNeedsDigits(tsHi[a]!) ? this.compareTsExact(a, b) : compareSplitTs(tsHi[a]!, tsLo[a]!, tsHi[b]!, tsLo[b]!);
+      return t || this.compareKeys(a, b) || originOf[a]! - originOf[b]! || lineOf[a]! - lineOf[b]!;
     });
     let kept = 0;
     for (let i = 0; i < n; i++) {
@@ -226,10 +186,7 @@ export class RunBuilder {
     const w = new RunWriter(file);
     try {
       const h = new Head();
-      for (let i = 0; i < order.length; i++) {
-        this.headAt(order[i]!, h);
-        w.write(h);
-      }
+      for (const n of order) w.write(this.headAt(n, h));
       w.finish();
     } catch (err) {
       w.close();
@@ -237,8 +194,8 @@ export class RunBuilder {
     }
   }
 
-  /** Fills `h` with event `n` (the key string is the one stored). */
-  headAt(n: number, h: Head): void {
+  /** Fills `h` with event `n` (the key string is the one stored); `h`. */
+  headAt(n: number, h: Head): Head {
     const buf = this.chunks[this.chunkOf[n]!]!;
     const s = this.offsetOf[n]!;
     const o = n * 4;
@@ -264,6 +221,7 @@ export class RunBuilder {
     } else h.key = this.keys.get(n)!;
     h.origin = this.originOf[n]!;
     h.line = this.lineOf[n]!;
+    return h;
   }
 
   /** A cursor over the events of `order`, straight from memory. */
@@ -341,9 +299,6 @@ export class RunWriter {
     this.file.close();
   }
 }
-
-const hiScratch = new Float64Array(1);
-const loScratch = new Float64Array(1);
 
 /**
  * Reads a run file back, record by record, into one reused buffer (grown
@@ -432,9 +387,7 @@ export class RunCursor extends Cursor {
     h.idE = s + v.getUint32(at + 20, true);
     h.tsS = s + v.getUint32(at + 24, true);
     h.tsE = s + v.getUint32(at + 28, true);
-    splitTsInto(b, h.tsS, h.tsE, hiScratch, loScratch, 0);
-    h.tsHi = hiScratch[0]!;
-    h.tsLo = loScratch[0]!;
+    setTs(h);
     setIdKey(h);
     this.pos = h.e;
   }

@@ -18,6 +18,7 @@
  * `requireSorted` a line out of order. Everything else (unsigned events,
  * unknown keys, unknown services, duplicates) is reported, not an error.
  */
+import { compareIdText, compareTsText } from "../events/order.ts";
 import { isUtf8 } from "node:buffer";
 import { availableParallelism } from "node:os";
 import { DEFAULT_MAX_LINE_BYTES, longLineReason } from "../events/lines.ts";
@@ -118,16 +119,6 @@ type SigMeta = { svc: ServiceCounts; emitter: string; file: number; line: number
 /** A signed event whose key was not known when it was read, or that failed with one of several keys. */
 type Pending = SigMeta & { hash: Uint8Array; sig: Uint8Array; tried: number };
 
-/** Compares two canonical decimal integers (no leading zeros, "-" for negatives). */
-export function compareTs(a: string, b: string): number {
-  const na = a.charCodeAt(0) === 0x2d;
-  const nb = b.charCodeAt(0) === 0x2d;
-  if (na !== nb) return na ? -1 : 1;
-  let c = a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-  if (na && c !== 0) c = -c;
-  return c;
-}
-
 const decoder = new TextDecoder();
 
 export const defaultThreads = (): number => Math.max(1, Math.min(4, availableParallelism()));
@@ -208,7 +199,7 @@ export async function verifyBackups(opts: VerifyOptions, hooks: VerifyHooks = {}
 
     // Order within this input: (ts, id) ascending.
     if (prevTs !== undefined) {
-      const c = compareTs(ts, prevTs) || (id < prevId ? -1 : id > prevId ? 1 : 0);
+      const c = compareTsText(ts, prevTs) || compareIdText(id, prevId);
       if (c < 0) {
         report.unsorted++;
         const what =

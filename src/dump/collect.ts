@@ -1,7 +1,10 @@
 import { EventFlag, compactJson } from "../events/scan.ts";
-import { EntryIndex, hexStringWords, wordsHex } from "../events/idtable.ts";
+import { IdTable } from "../events/idtable.ts";
+import { compareIds, compareSplitTs } from "../events/order.ts";
 import { STRING_ID, type PageBatch } from "./messages.ts";
 import { grown } from "../typed.ts";
+import { EventArena } from "../events/arena.ts";
+import { HeldRuns } from "../events/heldruns.ts";
 import { AFTER_ALL, BEFORE_ALL, lowerFloor, type TsFloor } from "./floor.ts";
 
 /**
@@ -33,7 +36,7 @@ export type SpillTarget = {
 
 export { AFTER_ALL, BEFORE_ALL, lowerFloor, type TsFloor } from "./floor.ts";
 /** Is the split ts (hi, lo) older than `f`? */
-const below = (hi: number, lo: number, f: TsFloor): boolean => hi < f.hi || (hi === f.hi && lo < f.lo);
+const below = (hi: number, lo: number, f: TsFloor): boolean => compareSplitTs(hi, lo, f.hi, f.lo) < 0;
 
 export type CollectStats = {
   /** Events received from all peers. */
@@ -74,44 +77,25 @@ export type CollectStats = {
  * dedup); the bytes in memory are those of the window between the slowest
  * and the fastest peer.
  */
-export class Collector {
+export class Collector extends EventArena {
   readonly stats: CollectStats = { fetched: 0, unique: 0, duplicates: 0, replaced: 0, existing: 0, bytes: 0, late: 0, peakHeldBytes: 0, spilledEvents: 0, spilledRuns: 0 };
   /** Hex ids (nearly all of them) by their four words; other ids by their string key. */
-  private readonly index = new EntryIndex();
-  private readonly byString = new Map<string, number>();
+  private readonly index = new IdTable();
   private readonly stringOf = new Map<number, string>();
   private count = 0;
-  private tsHi = new Float64Array(1024);
-  private tsLo = new Int32Array(1024);
-  private chunkOf = new Uint32Array(1024);
-  private offsetOf = new Uint32Array(1024);
-  private lengthOf = new Uint32Array(1024);
   private state = new Uint8Array(1024);
   /**
-   * Arena chunks. Once every event in a chunk is written, its buffer goes to
-   * `spare` and its number to `freeSlots`: drained entries never look at
-   * their chunk again, so both are reused and the list stays as long as the
-   * most chunks ever in use, however long the dump.
+   * Events in each arena chunk not yet written. Once every event in a chunk
+   * is written, its buffer goes to `spare` and its number to `freeSlots`:
+   * drained entries never look at their chunk again, so both are reused and
+   * the chunk list stays as long as the most chunks ever in use, however long
+   * the dump.
    */
-  private readonly chunks: (Buffer | undefined)[] = [];
-  /** Events in each chunk not yet written. */
   private readonly live: number[] = [];
   private readonly freeSlots: number[] = [];
   private readonly spare: Buffer[] = [];
-  /** The chunk being filled (-1 before the first), and how far. */
-  private current = -1;
-  private used = CHUNK;
-  /**
-   * Entries kept and not yet drained (EXISTING entries are never here), as
-   * runs: the new events of one page, in ts order (peers serve in ts order),
-   * so a drain takes a prefix of each run instead of looking at all of them.
-   * `held[runHead[r]..runEnd[r])` is what run r still holds.
-   */
-  private held = new Uint32Array(1024);
-  private heldEnd = 0;
-  private heldCount = 0;
-  private runHead: number[] = [];
-  private runEnd: number[] = [];
+  /** Entries kept and not yet drained (EXISTING entries are never here), as runs: the new events of one page. */
+  private readonly held = new HeldRuns();
   private heldBytes = 0;
   /** Everything below this has been drained. */
   private drained: TsFloor = BEFORE_ALL;
@@ -126,18 +110,16 @@ export class Collector {
   /** Ids to leave out because an earlier backup has them. */
   skipExisting(keys: Iterable<string>): void {
     for (const k of keys) {
-      const words = hexStringWords(k);
-      if (words ? this.index.find(words, 0) >= 0 : this.byString.has(k)) continue;
-      const n = this.newEntry();
+      if (this.index.findText(k) >= 0) continue;
+      const n = this.newEntry(this.index.addText());
       this.state[n] = EXISTING;
-      if (words) this.index.add(words, 0, n);
-      else this.byString.set(k, n);
     }
   }
 
-  private newEntry(): number {
-    const n = this.count++;
-    if (n === this.tsHi.length) this.grow();
+  /** Makes room for entry `n`, the id table's number of the id just added. */
+  private newEntry(n: number): number {
+    this.count = n + 1;
+    this.room(n);
     return n;
   }
 
@@ -148,15 +130,14 @@ export class Collector {
     const page = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.length);
     const s = this.stats;
     // This page's new events: a run that hold() extends (compactHeld may move it meanwhile).
-    this.runHead.push(this.heldEnd);
-    this.runEnd.push(this.heldEnd);
+    this.held.open();
     // New events that sit next to each other in the page are copied as one run.
     let runFrom = -1;
     let runTo = -1;
     for (let i = 0; i < batch.count; i++) {
       s.fetched++;
       const key = flags[i]! & STRING_ID ? keys[nextKey++]! : undefined;
-      const at = key === undefined ? this.index.find(idWords, i * 4) : (this.byString.get(key) ?? -1);
+      const at = key === undefined ? this.index.find(idWords, i * 4) : this.index.findOther(key);
       const isSigned = (flags[i]! & EventFlag.signed) !== 0;
       if (at >= 0) {
         const st = this.state[at]!;
@@ -187,12 +168,8 @@ export class Collector {
         }
         continue;
       }
-      const n = this.newEntry();
-      if (key === undefined) this.index.add(idWords, i * 4, n);
-      else {
-        this.byString.set(key, n);
-        this.stringOf.set(n, key);
-      }
+      const n = this.newEntry(key === undefined ? this.index.add() : this.index.addOther(key));
+      if (key !== undefined) this.stringOf.set(n, key);
       this.tsHi[n] = tsHi[i]!;
       this.tsLo[n] = tsLo[i]!;
       this.state[n] = isSigned ? SIGNED : 0;
@@ -210,7 +187,7 @@ export class Collector {
       // Extend the run when this event follows it closely (a comma apart) and the chunk has room.
       if (runFrom < 0 || from - runTo > 8 || this.used + (to - runFrom) > CHUNK) {
         if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
-        if (this.used + (to - from) > CHUNK || this.current < 0) this.newChunk(to - from);
+        if (this.used + (to - from) > CHUNK || this.current < 0) this.nextChunk(to - from);
         runFrom = from;
       }
       runTo = to;
@@ -224,7 +201,7 @@ export class Collector {
     }
     if (runFrom >= 0) this.flushRun(page, runFrom, runTo);
     if (this.heldBytes > s.peakHeldBytes) s.peakHeldBytes = this.heldBytes;
-    this.closeRun();
+    this.held.close(this.tsHi, this.tsLo);
     if (this.spill && this.heldBytes > this.spill.limit(this.count)) this.spillHeld();
   }
 
@@ -232,7 +209,7 @@ export class Collector {
   private spillHeld(): void {
     this.runOf ??= new Uint32Array(this.tsHi.length);
     // Its own buffer: a drain being written may still use drainBuffer.
-    const order = this.take(AFTER_ALL, new Uint32Array(this.heldCount), SPILLED);
+    const order = this.take(AFTER_ALL, new Uint32Array(this.held.count), SPILLED);
     const run = this.spill!.writeRun(order, this);
     for (const n of order) this.runOf[n] = run;
     this.stats.spilledEvents += order.length;
@@ -241,22 +218,15 @@ export class Collector {
 
   /** For the final merge with the runs: every held event, sorted, released. */
   unspilled(): Uint32Array {
-    return this.take(AFTER_ALL, new Uint32Array(this.heldCount), RELEASED);
+    return this.take(AFTER_ALL, new Uint32Array(this.held.count), RELEASED);
   }
 
   /** Copies held event `n` into `out` at `at` (it then counts as written); returns its length. */
   copyEvent(n: number, out: Buffer, at: number): number {
-    const len = this.lengthOf[n]!;
-    const off = this.offsetOf[n]!;
-    const c = this.chunkOf[n]!;
-    this.chunks[c]!.copy(out, at, off, off + len);
+    const len = this.copyOut(n, out, at);
     this.heldBytes -= len;
-    this.unlive(c);
+    this.unlive(this.chunkOf[n]!);
     return len;
-  }
-
-  eventLength(n: number): number {
-    return this.lengthOf[n]!;
   }
 
   /** Is `run`'s copy of event `n` the one kept (not replaced since by a signed copy)? */
@@ -267,49 +237,15 @@ export class Collector {
   /** The output order: by ts, then id. */
   compare(a: number, b: number): number {
     const { tsHi, tsLo } = this;
-    return tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b);
+    return compareSplitTs(tsHi[a]!, tsLo[a]!, tsHi[b]!, tsLo[b]!) || this.compareIds(a, b);
+  }
+
+  private compareIds(a: number, b: number): number {
+    return compareIds(this.index.records, a * 4, this.stringOf.get(a), b * 4, this.stringOf.get(b));
   }
 
   private hold(n: number): void {
-    if (this.heldEnd === this.held.length) this.compactHeld(1);
-    this.held[this.heldEnd++] = n;
-    this.runEnd[this.runEnd.length - 1]++;
-    this.heldCount++;
-  }
-
-  /** The page's run is complete: dropped when empty, sorted when the page was out of ts order (a peer breaking the rules). */
-  private closeRun(): void {
-    const { held, tsHi, tsLo } = this;
-    const from = this.runHead[this.runHead.length - 1]!;
-    const to = this.runEnd[this.runEnd.length - 1]!;
-    if (from === to) {
-      this.runHead.pop();
-      this.runEnd.pop();
-      return;
-    }
-    for (let k = from + 1; k < to; k++) {
-      const a = held[k - 1]!;
-      const b = held[k]!;
-      if (tsHi[a]! > tsHi[b]! || (tsHi[a] === tsHi[b] && tsLo[a]! > tsLo[b]!)) {
-        held.subarray(from, to).sort((x, y) => tsHi[x]! - tsHi[y]! || tsLo[x]! - tsLo[y]!);
-        break;
-      }
-    }
-  }
-
-  /** Closes the gaps drained runs left in `held`, and grows it when that is not room enough. */
-  private compactHeld(atLeast: number): void {
-    const { held, runHead, runEnd } = this;
-    let to = 0;
-    for (let r = 0; r < runHead.length; r++) {
-      const len = runEnd[r]! - runHead[r]!;
-      held.copyWithin(to, runHead[r]!, runEnd[r]!);
-      runHead[r] = to;
-      runEnd[r] = to + len;
-      to += len;
-    }
-    this.heldEnd = to;
-    if (to + atLeast > held.length / 2) this.held = grown(held, held.length * 2);
+    this.held.push(n);
   }
 
   private flushRun(page: Buffer, from: number, to: number): void {
@@ -317,7 +253,7 @@ export class Collector {
     this.used += to - from;
   }
 
-  private newChunk(atLeast: number): void {
+  protected nextChunk(atLeast: number): void {
     const left = this.current;
     const buffer = (atLeast <= CHUNK ? this.spare.pop() : undefined) ?? Buffer.allocUnsafe(Math.max(CHUNK, atLeast));
     const slot = this.freeSlots.pop() ?? this.chunks.length;
@@ -343,27 +279,17 @@ export class Collector {
   }
 
   private storeOne(n: number, page: Buffer, s: number, e: number, flags: number): void {
-    const raw = flags & EventFlag.multiline ? Buffer.from(compactJson(page.subarray(s, e))) : page.subarray(s, e);
-    const len = raw.length;
-    if (this.used + len > CHUNK || this.current < 0) this.newChunk(len);
-    const c = this.current;
-    raw.copy(this.chunks[c]!, this.used);
-    this.chunkOf[n] = c;
-    this.live[c]!++;
-    this.offsetOf[n] = this.used;
-    this.lengthOf[n] = len;
-    this.used += len;
+    if (flags & EventFlag.multiline) {
+      const raw = Buffer.from(compactJson(page.subarray(s, e)));
+      this.store(n, raw, 0, raw.length);
+    } else this.store(n, page, s, e);
+    const len = this.lengthOf[n]!;
+    this.live[this.current]!++;
     this.stats.bytes += len;
     this.heldBytes += len;
   }
 
-  private grow(): void {
-    const size = this.tsHi.length * 2;
-    this.tsHi = grown(this.tsHi, size);
-    this.tsLo = grown(this.tsLo, size);
-    this.chunkOf = grown(this.chunkOf, size);
-    this.offsetOf = grown(this.offsetOf, size);
-    this.lengthOf = grown(this.lengthOf, size);
+  protected growColumns(size: number): void {
     this.state = grown(this.state, size);
     if (this.runOf) this.runOf = grown(this.runOf, size);
   }
@@ -379,7 +305,7 @@ export class Collector {
     // Once events were spilled, what lies below a floor may sit in a run: the final merge (`unspilled`) writes it all.
     if (this.stats.spilledRuns > 0) return new Uint32Array(0);
     // Reused: a drain is written before the next one is asked for (and drains come once a page).
-    if (this.drainBuffer.length < this.heldCount) this.drainBuffer = new Uint32Array(this.held.length);
+    if (this.drainBuffer.length < this.held.count) this.drainBuffer = new Uint32Array(this.held.capacity);
     const order = this.take(floor, this.drainBuffer, RELEASED);
     if (lowerFloor(this.drained, floor)) this.drained = floor;
     return order;
@@ -387,34 +313,17 @@ export class Collector {
 
   /** The held events below `floor`, out of the held runs, sorted, each marked `mark`. */
   private take(floor: TsFloor, out: Uint32Array, mark: number): Uint32Array {
-    const { held, tsHi, tsLo, state, runHead, runEnd } = this;
-    let taken = 0;
-    let runs = 0;
-    for (let r = 0; r < runHead.length; r++) {
-      let k = runHead[r]!;
-      const end = runEnd[r]!;
-      for (; k < end; k++) {
-        const n = held[k]!;
-        if (!below(tsHi[n]!, tsLo[n]!, floor)) break;
-        out[taken++] = n;
-        state[n]! |= mark;
-      }
-      if (k === end) continue; // run done
-      runHead[runs] = k;
-      runEnd[runs++] = end;
-    }
-    runHead.length = runEnd.length = runs;
-    this.heldCount -= taken;
-    if (this.heldEnd > 4096 && this.heldCount < this.heldEnd / 4) this.compactHeld(0);
+    const { tsHi, tsLo, state } = this;
+    const order = out.subarray(0, this.held.take(tsHi, tsLo, floor, out));
+    for (let k = 0; k < order.length; k++) state[order[k]!]! |= mark;
     // Sorted runs, concatenated: the sort merges them.
-    const order = out.subarray(0, taken);
-    order.sort((a, b) => tsHi[a]! - tsHi[b]! || tsLo[a]! - tsLo[b]! || this.compareIds(a, b));
+    order.sort((a, b) => compareSplitTs(tsHi[a]!, tsLo[a]!, tsHi[b]!, tsLo[b]!) || this.compareIds(a, b));
     return order;
   }
 
   /** Events kept and not yet drained. */
   get heldEvents(): number {
-    return this.heldCount;
+    return this.held.count;
   }
 
   /** Bytes of arena chunks allocated (in use or spare). */
@@ -423,23 +332,6 @@ export class Collector {
     for (const c of this.chunks) n += c?.length ?? 0;
     for (const c of this.spare) n += c.length;
     return n;
-  }
-
-  /** Ids compare as strings; for two hex ids the words give the same order without making strings. */
-  private compareIds(a: number, b: number): number {
-    const sa = this.stringOf.get(a);
-    const sb = this.stringOf.get(b);
-    const w = this.index.words;
-    if (sa === undefined && sb === undefined) {
-      for (let k = 0; k < 4; k++) {
-        const d = w[a * 4 + k]! - w[b * 4 + k]!;
-        if (d !== 0) return d;
-      }
-      return 0;
-    }
-    const x = sa ?? wordsHex(w, a * 4);
-    const y = sb ?? wordsHex(w, b * 4);
-    return x < y ? -1 : x > y ? 1 : 0;
   }
 
   /**
@@ -452,7 +344,7 @@ export class Collector {
     if (this.lineBuffer?.length !== chunkSize) this.lineBuffer = Buffer.allocUnsafe(chunkSize);
     let out = this.lineBuffer;
     let used = 0;
-    const { chunks, chunkOf, offsetOf, lengthOf } = this;
+    const { lengthOf } = this;
     for (let k = 0; k < order.length; k++) {
       const n = order[k]!;
       const len = lengthOf[n]!;
@@ -461,14 +353,8 @@ export class Collector {
         if (len + 1 > out.length) out = Buffer.allocUnsafe(len + 1);
         used = 0;
       }
-      const off = offsetOf[n]!;
-      const c = chunkOf[n]!;
-      // Buffer#copy takes offsets: no view object per event.
-      chunks[c]!.copy(out, used, off, off + len);
-      used += len;
+      used += this.copyEvent(n, out, used);
       out[used++] = 0x0a;
-      this.heldBytes -= len;
-      this.unlive(c);
     }
     if (used > 0) yield out.subarray(0, used);
   }

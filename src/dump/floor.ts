@@ -4,9 +4,11 @@
  * that fetching does not depend on the collector.
  */
 
-/** A timestamp as the exact (hi, lo) halves of `splitTsInto`; ±Infinity for "before/after everything". */
-export type TsFloor = { hi: number; lo: number };
+import { compareSplitTs } from "../events/order.ts";
+import type { TsFloor } from "../events/heldruns.ts";
+
+export type { TsFloor };
 export const BEFORE_ALL: TsFloor = { hi: -Infinity, lo: 0 };
 export const AFTER_ALL: TsFloor = { hi: Infinity, lo: 0 };
 /** Is floor `a` lower than floor `b`? */
-export const lowerFloor = (a: TsFloor, b: TsFloor): boolean => a.hi < b.hi || (a.hi === b.hi && a.lo < b.lo);
+export const lowerFloor = (a: TsFloor, b: TsFloor): boolean => compareSplitTs(a.hi, a.lo, b.hi, b.lo) < 0;

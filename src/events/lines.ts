@@ -36,96 +36,219 @@ export function longLineReason(bytes: number, limit: number): string {
   return `line of ${bytes} bytes, longer than any event (limit ${formatLimit(limit)})`;
 }
 
+/** Where a LineReader's bytes come from: reads into the caller's buffer; 0 = the end. */
+export interface ByteSource {
+  read(into: Buffer, at: number, max: number): number | Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Chunks of a stream or async iterable, copied out as they are read; `onDone` hears of each chunk used up. */
+export class ChunkSource implements ByteSource {
+  private readonly chunks: AsyncIterator<Uint8Array>;
+  private left: Uint8Array | undefined;
+  private closed = false;
+  constructor(
+    source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+    private readonly onDone?: (bytes: number) => void,
+  ) {
+    this.chunks = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  }
+  read(into: Buffer, at: number, max: number): number | Promise<number> {
+    if (this.left) return this.copy(this.left, into, at, max);
+    return this.chunks.next().then((r) => (r.done ? 0 : this.copy(r.value, into, at, max)));
+  }
+  private copy(chunk: Uint8Array, into: Buffer, at: number, max: number): number | Promise<number> {
+    if (chunk.length === 0) {
+      this.left = undefined;
+      return this.read(into, at, max);
+    }
+    const n = Math.min(max, chunk.length);
+    into.set(n === chunk.length ? chunk : chunk.subarray(0, n), at);
+    this.left = n === chunk.length ? undefined : chunk.subarray(n);
+    if (this.left === undefined) this.onDone?.(chunk.length);
+    return n;
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.left = undefined;
+    try {
+      await this.chunks.return?.();
+    } catch {
+      // Cancelling a failed stream fails too: nothing is left to release.
+    }
+  }
+}
+
+/**
+ * Splits JSON Lines, one `next()` at a time, in one reused buffer (grown for
+ * a longer line, up to the cap): `next()` is synchronous while the buffer
+ * holds a whole line (always, for a synchronous source) and a Promise only
+ * when it must wait for one. A line longer than the cap is counted while it
+ * streams past and reported by its length (`long`), never held. A last line
+ * without "\n" is a line.
+ */
+export class LineReader {
+  /** The line: buf[start, end), without its "\n"; valid until the next `next()`. */
+  buf: Buffer;
+  start = 0;
+  end = 0;
+  /** Its number: from 1, blank lines counted. */
+  lineNo = 0;
+  /** The length of the line over the cap that `next()` found instead of a line; -1 for a line. */
+  long = -1;
+  /** Bytes read so far. */
+  bytes = 0;
+  /** Called before the bytes in `buf` move: whatever still points into them must copy them now. */
+  beforeMove: ((buf: Buffer) => void) | undefined;
+  /** Called with the bytes of an over-long line skipped in each read. */
+  onSkip: ((bytes: number) => void) | undefined;
+  private store: Buffer;
+  private pos = 0;
+  private fill = 0;
+  private eof = false;
+  /** Bytes of the over-long line being skipped; -1 when not inside one. */
+  private skipped = -1;
+
+  constructor(
+    private readonly source: ByteSource,
+    readonly maxLineBytes = DEFAULT_MAX_LINE_BYTES,
+    bufferSize = 1 << 20,
+  ) {
+    this.store = Buffer.allocUnsafe(bufferSize);
+    // store[0, fill): what a search sees, so that it never runs into stale bytes.
+    this.buf = this.store.subarray(0, 0);
+  }
+
+  /** Moves to the next line (or over-long line): false at the end. */
+  next(): boolean | Promise<boolean> {
+    for (;;) {
+      const view = this.buf;
+      const nl = view.indexOf(0x0a, this.pos);
+      if (this.skipped >= 0) {
+        // Inside an over-long line: only its length is kept, the buffer is reused as it streams past.
+        if (nl === -1) {
+          this.skipped += this.fill - this.pos;
+          this.onSkip?.(this.fill - this.pos);
+          this.pos = this.fill;
+          if (!this.eof) {
+            const r = this.refill();
+            if (r !== undefined) return r.then(() => this.next());
+            continue;
+          }
+        } else {
+          this.skipped += nl - this.pos;
+          this.pos = nl + 1;
+        }
+        this.lineNo++;
+        this.long = this.skipped;
+        this.skipped = -1;
+        return true;
+      }
+      if (nl !== -1) {
+        this.line(this.pos, nl);
+        this.pos = nl + 1;
+        return true;
+      }
+      if (this.eof) {
+        if (this.pos >= this.fill) return false;
+        this.line(this.pos, this.fill);
+        this.pos = this.fill;
+        return true;
+      }
+      const r = this.refill();
+      if (r !== undefined) return r.then(() => this.next());
+    }
+  }
+
+  private line(s: number, e: number): void {
+    this.lineNo++;
+    this.long = e - s > this.maxLineBytes ? e - s : -1;
+    this.start = s;
+    this.end = e;
+  }
+
+  /** Moves the unfinished line to the front and reads more after it; a Promise when the source is async. */
+  private refill(): Promise<void> | undefined {
+    this.beforeMove?.(this.buf);
+    let rest = this.fill - this.pos;
+    if (rest > this.maxLineBytes) {
+      // The unfinished line is already over the cap: drop it, count the rest as it comes.
+      this.skipped = rest;
+      this.onSkip?.(rest);
+      this.pos = this.fill;
+      rest = 0;
+    } else if (rest === this.store.length) {
+      const bigger = Buffer.allocUnsafe(this.store.length * 2);
+      this.store.copy(bigger, 0, this.pos, this.fill);
+      this.store = bigger;
+    } else if (rest > 0 && this.pos > 0) this.store.copy(this.store, 0, this.pos, this.fill);
+    this.pos = 0;
+    this.fill = rest;
+    const n = this.source.read(this.store, rest, this.store.length - rest);
+    if (typeof n === "number") {
+      this.filled(n);
+      return undefined;
+    }
+    return n.then((k) => this.filled(k));
+  }
+
+  private filled(n: number): void {
+    if (n === 0) this.eof = true;
+    this.fill += n;
+    this.bytes += n;
+    this.buf = this.store.subarray(0, this.fill);
+  }
+
+  close(): Promise<void> {
+    return this.source.close();
+  }
+}
+
 /**
  * Calls `visit` for every non-blank line (the range excludes "\n" and a
  * trailing "\r"). Line numbers start at 1 and count blank lines too. `buf`
- * is only valid during the call: copy what must outlive it. A line longer
- * than `maxLineBytes` is counted while it streams past and given to
- * `onLong` at its end, never held.
+ * is only valid until `visit` (or the Promise it returns) is done: copy what
+ * must outlive it. A line longer than `maxLineBytes` is counted while it
+ * streams past and given to `onLong` at its end, never held.
  */
 export async function forEachLine(
   source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
   visit: LineVisitor,
   opts: LineOptions = {},
 ): Promise<number> {
-  const max = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-  const onLong = opts.onLong;
-  let carry: Uint8Array = new Uint8Array(0);
-  /** Bytes of an over-long line seen so far; -1 when not inside one. */
-  let skipped = -1;
-  let lineNo = 0;
+  const reader = new LineReader(new ChunkSource(source), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, 256 << 10);
   let sinceGc = 0;
-  const emit = (buf: Uint8Array, s: number, e: number): void | Promise<void> => {
-    lineNo++;
-    if (e - s > max) return onLong?.(lineNo, e - s);
-    if (e > s && buf[e - 1] === 0x0d) e--;
-    let k = s;
-    while (k < e && (buf[k] === 0x20 || buf[k] === 0x09)) k++;
-    return k < e ? visit(buf, s, e, lineNo) : undefined;
-  };
-  const endLong = (bytes: number): void | Promise<void> => {
-    skipped = -1;
-    lineNo++;
-    return onLong?.(lineNo, bytes);
-  };
-  for await (const chunk of source as AsyncIterable<Uint8Array>) {
-    const buf = chunk;
-    let from = 0;
-    if (skipped >= 0) {
-      const nl = chunk.indexOf(0x0a);
-      if (nl === -1) {
-        skipped += chunk.length;
-        if ((sinceGc += chunk.length) >= GC_EVERY_SKIPPED) {
-          sinceGc = 0;
-          Bun.gc(true);
-        }
-        continue;
-      }
-      const pending = endLong(skipped + nl);
-      if (pending) await pending;
-      from = nl + 1;
-    } else if (carry.length > 0) {
-      const nl = chunk.indexOf(0x0a);
-      if (nl === -1) {
-        if (carry.length + chunk.length > max) {
-          // Too long to be an event: only its length is kept from here on.
-          skipped = carry.length + chunk.length;
-          carry = new Uint8Array(0);
-        } else carry = concat(carry, chunk);
-        continue;
-      }
-      if (carry.length + nl > max) {
-        const pending = endLong(carry.length + nl);
-        if (pending) await pending;
-      } else {
-        // Only the straddling line is copied, not the whole chunk.
-        const joined = concat(carry, chunk.subarray(0, nl));
-        const pending = emit(joined, 0, joined.length);
-        if (pending) await pending;
-      }
-      carry = new Uint8Array(0);
-      from = nl + 1;
+  reader.onSkip = (bytes) => {
+    if ((sinceGc += bytes) >= GC_EVERY_SKIPPED) {
+      sinceGc = 0;
+      Bun.gc(true);
     }
+  };
+  const onLong = opts.onLong;
+  try {
     for (;;) {
-      const nl = buf.indexOf(0x0a, from);
-      if (nl === -1) break;
-      const pending = emit(buf, from, nl);
+      let more = reader.next();
+      if (more !== true && more !== false) more = await more;
+      if (!more) break;
+      const pending = reader.long >= 0 ? onLong?.(reader.lineNo, reader.long) : visitLine(reader, visit);
       if (pending) await pending;
-      from = nl + 1;
     }
-    if (from < buf.length) {
-      if (buf.length - from > max) skipped = buf.length - from;
-      else carry = buf.slice(from);
-    }
+  } catch (err) {
+    // A visitor that stops the reading (or a failing stream): the stream is released, as `for await` would.
+    await reader.close();
+    throw err;
   }
-  if (skipped >= 0) await endLong(skipped);
-  else if (carry.length > 0) await emit(carry, 0, carry.length);
-  return lineNo;
+  return reader.lineNo;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+/** `visit` for the line `r` is at, unless it is blank; without a trailing "\r". */
+function visitLine(r: LineReader, visit: LineVisitor): void | Promise<void> {
+  const buf = r.buf;
+  const s = r.start;
+  let e = r.end;
+  if (e > s && buf[e - 1] === 0x0d) e--;
+  let k = s;
+  while (k < e && (buf[k] === 0x20 || buf[k] === 0x09)) k++;
+  return k < e ? visit(buf, s, e, r.lineNo) : undefined;
 }

@@ -7,11 +7,79 @@
  * 32-bit words: no string per event, and comparing the words gives the
  * order of the strings. Other ids keep their string key (idKey).
  */
-import { idKey } from "./scan.ts";
+import { hexTextWords, hexWords, wordsHex } from "./idtable.ts";
+import { idKey, splitTsInto } from "./scan.ts";
 
 const EMPTY = Buffer.alloc(0);
+
+// ---- The order itself. Every representation of events (Heads here, the
+// collector's and the run builder's arrays, verify's strings) compares
+// through these: ts as an integer, then the id's key as a JS string.
+
 /** Above this |hi| (the digits before the last nine) a double no longer holds them exactly. */
 const EXACT_HI = 2 ** 53;
+
+/** Are two split ts with this (equal) `hi` too large for the doubles to decide? Then their digits do. */
+export const tsNeedsDigits = (hi: number): boolean => hi >= EXACT_HI || hi <= -EXACT_HI;
+
+/** ts order of two ts split by splitTsInto (exact unless tsNeedsDigits, for equal `hi`s). */
+export function compareSplitTs(ah: number, al: number, bh: number, bl: number): number {
+  if (ah !== bh) return ah < bh ? -1 : 1;
+  return al < bl ? -1 : al > bl ? 1 : 0;
+}
+
+/**
+ * Compares two integer tokens exactly ([as, ae) in a, [bs, be) in b): valid
+ * JSON integers have no leading zeros, so a longer magnitude is larger.
+ */
+export function compareIntTokens(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  const negA = a[as] === 0x2d;
+  const negB = b[bs] === 0x2d;
+  if (negA !== negB) return negA ? -1 : 1;
+  if (negA) {
+    as++;
+    bs++;
+  }
+  let d = ae - as - (be - bs);
+  if (d === 0) {
+    for (let k = 0; k < ae - as; k++) {
+      d = a[as + k]! - b[bs + k]!;
+      if (d !== 0) break;
+    }
+  }
+  return negA ? -d : d;
+}
+
+/** ts order of two canonical decimal integers as text (no leading zeros, "-" for negatives). */
+export function compareTsText(a: string, b: string): number {
+  const na = a.charCodeAt(0) === 0x2d;
+  const nb = b.charCodeAt(0) === 0x2d;
+  if (na !== nb) return na ? -1 : 1;
+  let c = a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  if (na && c !== 0) c = -c;
+  return c;
+}
+
+/** Id order: the order of the key strings. */
+export function compareIdText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Id order of two hex ids as words (four at `at`, four at `bt`): the order of their strings. */
+export function compareWords(a: Uint32Array, at: number, b: Uint32Array, bt: number): number {
+  for (let k = 0; k < 4; k++) {
+    const x = a[at + k]!;
+    const y = b[bt + k]!;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Id order where each id is either hex (words at `at`; no key) or a key string. */
+export function compareIds(w: Uint32Array, at: number, ak: string | undefined, bt: number, bk: string | undefined): number {
+  if (ak === undefined && bk === undefined) return compareWords(w, at, w, bt);
+  return compareIdText(ak ?? wordsHex(w, at), bk ?? wordsHex(w, bt));
+}
 
 /** One event: its bytes in `buf` and what sorting and dedup need. Reused in place: copy what must survive. */
 export class Head {
@@ -44,52 +112,25 @@ export class Head {
   line = 0;
 }
 
-/** Lowercase hex digit values; -1 elsewhere (an upper-case id keeps its string, as in idKey). */
-const HEX = new Int8Array(256).fill(-1);
-for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
-for (let c = 0; c < 6; c++) HEX[0x61 + c] = 10 + c;
+/** The words of the id being read (hexWords writes into an array). */
+const scratch = new Uint32Array(4);
 
-/** Reads 32 lowercase hex bytes at `s` into h.w0..w3; false (h untouched) when they are not that. */
-function hexInto(h: Head, b: Uint8Array, s: number): boolean {
-  let bad = 0;
-  let v0 = 0;
-  let v1 = 0;
-  let v2 = 0;
-  let v3 = 0;
-  for (let j = 0; j < 8; j++) {
-    const d0 = HEX[b[s + j]!]!;
-    const d1 = HEX[b[s + 8 + j]!]!;
-    const d2 = HEX[b[s + 16 + j]!]!;
-    const d3 = HEX[b[s + 24 + j]!]!;
-    bad |= d0 | d1 | d2 | d3;
-    v0 = (v0 << 4) | (d0 & 15);
-    v1 = (v1 << 4) | (d1 & 15);
-    v2 = (v2 << 4) | (d2 & 15);
-    v3 = (v3 << 4) | (d3 & 15);
-  }
-  if (bad < 0) return false;
-  h.w0 = v0 >>> 0;
-  h.w1 = v1 >>> 0;
-  h.w2 = v2 >>> 0;
-  h.w3 = v3 >>> 0;
-  return true;
+function wordsInto(h: Head): void {
+  h.hex = true;
+  h.key = "";
+  h.w0 = scratch[0]!;
+  h.w1 = scratch[1]!;
+  h.w2 = scratch[2]!;
+  h.w3 = scratch[3]!;
 }
 
 /** Sets h.hex/w0..w3 or h.key from the id at h.buf[h.idS, h.idE) (h.idEscaped set). */
 export function setIdKey(h: Head): void {
   const b = h.buf;
-  if (!h.idEscaped && h.idE - h.idS === 32 && hexInto(h, b, h.idS)) {
-    h.hex = true;
-    h.key = "";
-    return;
-  }
+  if (!h.idEscaped && hexWords(b, h.idS, h.idE, scratch, 0)) return wordsInto(h);
   const key = idKey(b, h.idS, h.idE, h.idEscaped);
   // An escaped spelling of a hex id is the same id: same words.
-  if (key.length === 32 && /^[0-9a-f]{32}$/.test(key) && hexInto(h, Buffer.from(key, "latin1"), 0)) {
-    h.hex = true;
-    h.key = "";
-    return;
-  }
+  if (hexTextWords(key, scratch, 0)) return wordsInto(h);
   h.hex = false;
   h.key = key;
 }
@@ -97,15 +138,24 @@ export function setIdKey(h: Head): void {
 /** The id as text (the key string of a hex id), for messages and mixed comparisons. */
 export function keyText(h: Head): string {
   if (!h.hex) return h.key;
-  return (
-    h.w0.toString(16).padStart(8, "0") +
-    h.w1.toString(16).padStart(8, "0") +
-    h.w2.toString(16).padStart(8, "0") +
-    h.w3.toString(16).padStart(8, "0")
-  );
+  scratch[0] = h.w0;
+  scratch[1] = h.w1;
+  scratch[2] = h.w2;
+  scratch[3] = h.w3;
+  return wordsHex(scratch, 0);
 }
 
-/** Key order: the order of the key strings. */
+const hiScratch = new Float64Array(1);
+const loScratch = new Float64Array(1);
+
+/** Sets h.tsHi/tsLo from the ts token at h.buf[h.tsS, h.tsE). */
+export function setTs(h: Head): void {
+  splitTsInto(h.buf, h.tsS, h.tsE, hiScratch, loScratch, 0);
+  h.tsHi = hiScratch[0]!;
+  h.tsLo = loScratch[0]!;
+}
+
+/** Id order of two Heads (compareWords on the fields for two hex ids). */
 export function compareKeys(a: Head, b: Head): number {
   if (a.hex && b.hex) {
     if (a.w0 !== b.w0) return a.w0 < b.w0 ? -1 : 1;
@@ -114,9 +164,7 @@ export function compareKeys(a: Head, b: Head): number {
     if (a.w3 !== b.w3) return a.w3 < b.w3 ? -1 : 1;
     return 0;
   }
-  const x = keyText(a);
-  const y = keyText(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+  return compareIdText(keyText(a), keyText(b));
 }
 
 /** Copies `from` into `to` with the event's bytes copied to the start of `buf` (big enough). */
@@ -145,37 +193,12 @@ export function copyHeadInto(to: Head, from: Head, buf: Buffer): void {
 }
 
 /**
- * Compares two integer tokens exactly ([as, ae) in a, [bs, be) in b): valid
- * JSON integers have no leading zeros, so a longer magnitude is larger.
- */
-export function compareIntTokens(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
-  const negA = a[as] === 0x2d;
-  const negB = b[bs] === 0x2d;
-  if (negA !== negB) return negA ? -1 : 1;
-  if (negA) {
-    as++;
-    bs++;
-  }
-  let d = ae - as - (be - bs);
-  if (d === 0) {
-    for (let k = 0; k < ae - as; k++) {
-      d = a[as + k]! - b[bs + k]!;
-      if (d !== 0) break;
-    }
-  }
-  return negA ? -d : d;
-}
-
-/**
  * ts order from the split doubles; exact for any length: when the high parts
  * are too large for a double, equal doubles fall back to the digits.
  */
 export function compareTs(a: Head, b: Head): number {
-  const ah = a.tsHi;
-  const bh = b.tsHi;
-  if (ah !== bh) return ah < bh ? -1 : 1;
-  if (ah >= EXACT_HI || ah <= -EXACT_HI) return compareIntTokens(a.buf, a.tsS, a.tsE, b.buf, b.tsS, b.tsE);
-  return a.tsLo < b.tsLo ? -1 : a.tsLo > b.tsLo ? 1 : 0;
+  if (a.tsHi === b.tsHi && tsNeedsDigits(a.tsHi)) return compareIntTokens(a.buf, a.tsS, a.tsE, b.buf, b.tsS, b.tsE);
+  return compareSplitTs(a.tsHi, a.tsLo, b.tsHi, b.tsLo);
 }
 
 /** (ts, key): 0 means the same event. */

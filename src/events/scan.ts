@@ -6,16 +6,11 @@
  */
 
 import { grown } from "../typed.ts";
+import {
+  BS, COMMA, LBRACE, LBRACK, Q, RBRACE, RBRACK, ScanError, isIntegerToken, keyEnd, keyIs, memberValue, skipValue, skipWs, ws,
+} from "./jsonskip.ts";
 
-export class ScanError extends Error {
-  constructor(
-    readonly reason: string,
-    readonly offset: number,
-  ) {
-    super(`${reason} at byte ${offset}`);
-    this.name = "ScanError";
-  }
-}
+export { ScanError };
 
 /** Bits of an event's flags. */
 export const EventFlag = {
@@ -47,146 +42,6 @@ export type EventFields = {
   flags: number;
 };
 
-const Q = 0x22; // "
-const BS = 0x5c; // \
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACK = 0x5b;
-const RBRACK = 0x5d;
-
-let sawLineBreak = false;
-
-function skipWs(b: Uint8Array, i: number): number {
-  for (;;) {
-    const c = b[i];
-    if (c === 0x20 || c === 0x09) i++;
-    else if (c === 0x0a || c === 0x0d) {
-      sawLineBreak = true;
-      i++;
-    } else return i;
-  }
-}
-
-/** Bytes that end the plain run of a string: the quote, the backslash and control characters. */
-const STRING_STOP = new Uint8Array(256);
-for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
-STRING_STOP[0x22] = 1;
-STRING_STOP[0x5c] = 1;
-
-/** `i` is at the opening quote; returns the index after the closing quote. */
-function skipString(b: Uint8Array, i: number): number {
-  const n = b.length;
-  i++;
-  while (i < n) {
-    const c = b[i]!;
-    if (STRING_STOP[c] === 0) {
-      i++;
-      continue;
-    }
-    if (c === Q) return i + 1;
-    if (c === BS) {
-      const e = b[i + 1];
-      if (e === 0x75) {
-        for (let k = 2; k < 6; k++) if (!isHex(b[i + k])) throw new ScanError("bad \\u escape", i);
-        i += 6;
-      } else if (e === Q || e === BS || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
-        i += 2;
-      } else throw new ScanError("bad escape", i);
-    } else if (c < 0x20) throw new ScanError("control character in string", i);
-    else i++;
-  }
-  throw new ScanError("unterminated string", n);
-}
-
-function isHex(c: number | undefined): boolean {
-  return c !== undefined && ((c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66));
-}
-
-/** Index after a JSON number token starting at `i` (validated grammar). */
-function skipNumber(b: Uint8Array, i: number): number {
-  const start = i;
-  if (b[i] === 0x2d) i++;
-  if (b[i] === 0x30) i++;
-  else if (b[i]! >= 0x31 && b[i]! <= 0x39) while (b[i]! >= 0x30 && b[i]! <= 0x39) i++;
-  else throw new ScanError("bad number", start);
-  if (b[i] === 0x2e) {
-    i++;
-    if (!(b[i]! >= 0x30 && b[i]! <= 0x39)) throw new ScanError("bad number", start);
-    while (b[i]! >= 0x30 && b[i]! <= 0x39) i++;
-  }
-  if (b[i] === 0x65 || b[i] === 0x45) {
-    i++;
-    if (b[i] === 0x2b || b[i] === 0x2d) i++;
-    if (!(b[i]! >= 0x30 && b[i]! <= 0x39)) throw new ScanError("bad number", start);
-    while (b[i]! >= 0x30 && b[i]! <= 0x39) i++;
-  }
-  return i;
-}
-
-function skipLiteral(b: Uint8Array, i: number, word: string): number {
-  for (let k = 0; k < word.length; k++) {
-    if (b[i + k] !== word.charCodeAt(k)) throw new ScanError(`unexpected token`, i);
-  }
-  return i + word.length;
-}
-
-/** Index after the JSON value starting at `i` (no leading whitespace). */
-function skipValue(b: Uint8Array, i: number, depth: number): number {
-  const c = b[i];
-  if (c === Q) return skipString(b, i);
-  if (c === LBRACE) return skipObject(b, i, depth + 1);
-  if (c === LBRACK) return skipArray(b, i, depth + 1);
-  if (c === 0x74) return skipLiteral(b, i, "true");
-  if (c === 0x66) return skipLiteral(b, i, "false");
-  if (c === 0x6e) return skipLiteral(b, i, "null");
-  if (c === undefined) throw new ScanError("unexpected end of input", i);
-  return skipNumber(b, i);
-}
-
-function skipObject(b: Uint8Array, i: number, depth: number): number {
-  if (depth > 256) throw new ScanError("nesting too deep", i);
-  i = skipWs(b, i + 1);
-  if (b[i] === RBRACE) return i + 1;
-  for (;;) {
-    if (b[i] !== Q) throw new ScanError("expected a key", i);
-    i = skipWs(b, skipString(b, i));
-    if (b[i] !== COLON) throw new ScanError("expected ':'", i);
-    i = skipWs(b, skipValue(b, skipWs(b, i + 1), depth));
-    if (b[i] === COMMA) i = skipWs(b, i + 1);
-    else if (b[i] === RBRACE) return i + 1;
-    else throw new ScanError(b[i] === undefined ? "unexpected end of input" : "expected ',' or '}'", i);
-  }
-}
-
-function skipArray(b: Uint8Array, i: number, depth: number): number {
-  if (depth > 256) throw new ScanError("nesting too deep", i);
-  i = skipWs(b, i + 1);
-  if (b[i] === RBRACK) return i + 1;
-  for (;;) {
-    i = skipWs(b, skipValue(b, i, depth));
-    if (b[i] === COMMA) i = skipWs(b, i + 1);
-    else if (b[i] === RBRACK) return i + 1;
-    else throw new ScanError(b[i] === undefined ? "unexpected end of input" : "expected ',' or ']'", i);
-  }
-}
-
-/** Does the key token [s, e) (quotes included) spell `word`? Escaped keys never match (Go never escapes these). */
-function keyIs(b: Uint8Array, s: number, e: number, word: string): boolean {
-  if (e - s - 2 !== word.length) return false;
-  for (let k = 0; k < word.length; k++) if (b[s + 1 + k] !== word.charCodeAt(k)) return false;
-  return true;
-}
-
-function isIntegerToken(b: Uint8Array, s: number, e: number): boolean {
-  let i = s;
-  if (b[i] === 0x2d) i++;
-  if (i >= e) return false;
-  for (; i < e; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return false;
-  return true;
-}
-
 /**
  * Scans the event object starting at `i` (at its `{`), filling `out`;
  * returns the index after its `}`.
@@ -197,19 +52,16 @@ export function scanEventAt(b: Uint8Array, i: number, out: EventFields): number 
   let flags = 0;
   let sigNonEmpty = false;
   let emitterNonEmpty = false;
-  sawLineBreak = false;
+  ws.sawLineBreak = false;
   i = skipWs(b, i + 1);
   if (b[i] === RBRACE) {
     out.flags = EventFlag.noId | EventFlag.badTs;
     return i + 1;
   }
   for (;;) {
-    if (b[i] !== Q) throw new ScanError("expected a key", i);
     const ks = i;
-    const ke = skipString(b, i);
-    i = skipWs(b, ke);
-    if (b[i] !== COLON) throw new ScanError("expected ':'", i);
-    const vs = skipWs(b, i + 1);
+    const vs = memberValue(b, i);
+    const ke = keyEnd;
     const ve = skipValue(b, vs, 1);
     const klen = ke - ks - 2;
     if (klen === 2 && b[ks + 1] === 0x69 && b[ks + 2] === 0x64) {
@@ -242,7 +94,7 @@ export function scanEventAt(b: Uint8Array, i: number, out: EventFields): number 
   if (out.tsStart < 0 || !isIntegerToken(b, out.tsStart, out.tsEnd)) flags |= EventFlag.badTs;
   if (out.svcStart >= 0) flags |= EventFlag.hasSvc;
   if (sigNonEmpty && emitterNonEmpty) flags |= EventFlag.signed;
-  if (sawLineBreak) flags |= EventFlag.multiline;
+  if (ws.sawLineBreak) flags |= EventFlag.multiline;
   out.flags = flags;
   return i + 1;
 }
@@ -287,6 +139,14 @@ export type SyncPage = {
 
 const decoder = new TextDecoder();
 
+/** The per-event arrays of a SyncPage. */
+const PAGE_COLUMNS = ["start", "end", "idStart", "idEnd", "tsStart", "tsEnd", "flags"] as const;
+
+function growPage(page: SyncPage, cap: number): void {
+  const columns = page as unknown as Record<(typeof PAGE_COLUMNS)[number], Uint32Array>;
+  for (const k of PAGE_COLUMNS) columns[k] = grown(columns[k], cap);
+}
+
 function stringValue(b: Uint8Array, s: number, e: number): string {
   // Escapes are rare in these fields; JSON.parse handles them exactly.
   const text = decoder.decode(b.subarray(s, e));
@@ -305,16 +165,7 @@ function scanEventArray(b: Uint8Array, i: number, page: SyncPage): number {
   if (b[j] === RBRACK) return j + 1;
   for (;;) {
     const n = page.count;
-    if (n === page.start.length) {
-      const cap = n * 2;
-      page.start = grown(page.start, cap);
-      page.end = grown(page.end, cap);
-      page.idStart = grown(page.idStart, cap);
-      page.idEnd = grown(page.idEnd, cap);
-      page.tsStart = grown(page.tsStart, cap);
-      page.tsEnd = grown(page.tsEnd, cap);
-      page.flags = grown(page.flags, cap);
-    }
+    if (n === page.start.length) growPage(page, n * 2);
     page.start[n] = j;
     j = scanEventAt(b, j, ev);
     page.end[n] = j;
@@ -354,12 +205,9 @@ export function scanSyncPage(b: Uint8Array, reuse?: SyncPage): SyncPage {
   i = skipWs(b, i + 1);
   if (b[i] === RBRACE) return page;
   for (;;) {
-    if (b[i] !== Q) throw new ScanError("expected a key", i);
     const ks = i;
-    const ke = skipString(b, i);
-    i = skipWs(b, ke);
-    if (b[i] !== COLON) throw new ScanError("expected ':'", i);
-    const vs = skipWs(b, i + 1);
+    const vs = memberValue(b, i);
+    const ke = keyEnd;
     let ve: number;
     if (keyIs(b, ks, ke, "events") && b[vs] === LBRACK) {
       page.eventsNull = false;
