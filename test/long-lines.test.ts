@@ -84,6 +84,26 @@ describe("forEachLine", () => {
     });
   }
 
+  test("random chunkings of random lines give what a plain split gives (lines joined across chunks, long ones by length)", async () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    for (let round = 0; round < 40; round++) {
+      const lines = Array.from({ length: 1 + rand(30) }, () => (rand(5) === 0 ? "" : "q".repeat(rand(4) === 0 ? 20 + rand(60) : rand(20))));
+      const text = lines.map((l, i) => l + (rand(6) === 0 ? "\r" : "")).join("\n") + (rand(2) ? "\n" : "");
+      const parts = text.split("\n");
+      if (parts.at(-1) === "") parts.pop();
+      const max = 24;
+      const want = { seen: [] as string[], long: [] as [number, number][] };
+      parts.forEach((p, i) => {
+        if (p.length > max) want.long.push([i + 1, p.length]);
+        else if (p.replace(/\r$/, "").length > 0) want.seen.push(`${i + 1}:${p.replace(/\r$/, "")}`);
+      });
+      const r = await run(text, 1 + rand(40), max);
+      expect({ seen: r.seen, long: r.long }).toEqual(want);
+      expect(r.total).toBe(parts.length);
+    }
+  });
+
   test("the default cap is 1 MiB; a line of exactly the cap is a line", async () => {
     expect(DEFAULT_MAX_LINE_BYTES).toBe(1 << 20);
     const r = await run(`${"x".repeat(1 << 20)}\n${"y".repeat((1 << 20) + 1)}\n`, 65536, DEFAULT_MAX_LINE_BYTES);

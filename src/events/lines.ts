@@ -20,8 +20,11 @@ export type LineOptions = {
  * The chunks of a skipped line are garbage the engine collects late (RSS grew
  * by ~40 MiB over a 150 MB line): a full collection every this many bytes
  * skipped keeps it flat, a few collections for an absurd line, none otherwise.
+ * (restore-events over a 150 MB line, bench/long-line.ts: every 32 MiB peaked
+ * at 146 MiB, 16 MiB at 129-137 MiB for 0.1-0.2 s more, 8 MiB at 124-128 MiB
+ * for 0.5 s more.)
  */
-const GC_EVERY_SKIPPED = 32 << 20;
+const GC_EVERY_SKIPPED = 16 << 20;
 
 /** "1 MiB", "512 KiB", "1000 bytes": how a cap is named in messages. */
 export function formatLimit(bytes: number): string {
@@ -39,6 +42,12 @@ export function longLineReason(bytes: number, limit: number): string {
 /** Where a LineReader's bytes come from: reads into the caller's buffer; 0 = the end. */
 export interface ByteSource {
   read(into: Buffer, at: number, max: number): number | Promise<number>;
+  /**
+   * Optional, for sources that already hold their bytes in chunks (a stream):
+   * the next chunk itself, undefined at the end. The reader then splits inside
+   * each chunk and copies only a line that straddles two.
+   */
+  chunk?(): Uint8Array | undefined | Promise<Uint8Array | undefined>;
   close(): Promise<void>;
 }
 
@@ -56,6 +65,19 @@ export class ChunkSource implements ByteSource {
   read(into: Buffer, at: number, max: number): number | Promise<number> {
     if (this.left) return this.copy(this.left, into, at, max);
     return this.chunks.next().then((r) => (r.done ? 0 : this.copy(r.value, into, at, max)));
+  }
+  chunk(): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const left = this.left;
+    if (left) {
+      this.left = undefined;
+      this.onDone?.(left.length);
+      return left;
+    }
+    return this.chunks.next().then((r) => {
+      if (r.done) return undefined;
+      this.onDone?.(r.value.length);
+      return r.value;
+    });
   }
   private copy(chunk: Uint8Array, into: Buffer, at: number, max: number): number | Promise<number> {
     if (chunk.length === 0) {
@@ -109,6 +131,8 @@ export class LineReader {
   private eof = false;
   /** Bytes of the over-long line being skipped; -1 when not inside one. */
   private skipped = -1;
+  /** What is left of a source chunk whose head went to `store` to finish a straddling line. */
+  private pending: Uint8Array | undefined;
 
   constructor(
     private readonly source: ByteSource,
@@ -171,6 +195,7 @@ export class LineReader {
   /** Moves the unfinished line to the front and reads more after it; a Promise when the source is async. */
   private refill(): Promise<void> | undefined {
     this.beforeMove?.(this.buf);
+    if (this.source.chunk) return this.nextChunk();
     let rest = this.fill - this.pos;
     if (rest > this.maxLineBytes) {
       // The unfinished line is already over the cap: drop it, count the rest as it comes.
@@ -193,6 +218,76 @@ export class LineReader {
     return n.then((k) => this.filled(k));
   }
 
+  /**
+   * Chunk mode: lines are split inside the source's chunks as they come; only
+   * the unfinished line at a chunk's end is kept (in `store`) and joined with
+   * the next chunk's head up to its first newline, unless it passes the cap.
+   */
+  private nextChunk(): Promise<void> | undefined {
+    const rest = this.fill - this.pos;
+    if (rest > this.maxLineBytes) {
+      this.skipped = rest;
+      this.onSkip?.(rest);
+    } else if (rest > 0) {
+      if (rest > this.store.length) this.store = Buffer.allocUnsafe(capacityFor(rest));
+      if (this.buf.buffer !== this.store.buffer || this.pos > 0) this.store.set(this.buf.subarray(this.pos, this.fill));
+    }
+    const carried = this.skipped >= 0 ? 0 : rest;
+    const pending = this.pending;
+    if (pending) {
+      this.pending = undefined;
+      this.adopt(pending, carried);
+      return undefined;
+    }
+    const c = this.source.chunk!();
+    if (c === undefined || c instanceof Uint8Array) {
+      this.took(c, carried);
+      return undefined;
+    }
+    return c.then((chunk) => this.took(chunk, carried));
+  }
+
+  private took(c: Uint8Array | undefined, carried: number): void {
+    if (c === undefined) {
+      this.eof = true;
+      this.buf = this.store.subarray(0, carried);
+      this.pos = 0;
+      this.fill = carried;
+      return;
+    }
+    this.bytes += c.length;
+    this.adopt(c, carried);
+  }
+
+  /** Makes `c` the buffer, after finishing in `store` the `carried` bytes of a line begun in the chunk before. */
+  private adopt(c: Uint8Array, carried: number): void {
+    if (carried > 0) {
+      const nl = c.indexOf(0x0a);
+      const head = nl === -1 ? c.length : nl + 1;
+      if (carried + head - (nl === -1 ? 0 : 1) > this.maxLineBytes) {
+        // Over the cap: counted from here on as it streams past, never joined.
+        this.skipped = carried;
+        this.onSkip?.(carried);
+      } else {
+        if (carried + head > this.store.length) {
+          const bigger = Buffer.allocUnsafe(capacityFor(carried + head));
+          this.store.copy(bigger, 0, 0, carried);
+          this.store = bigger;
+        }
+        this.store.set(head === c.length ? c : c.subarray(0, head), carried);
+        this.buf = this.store.subarray(0, carried + head);
+        this.pos = 0;
+        this.fill = carried + head;
+        if (head < c.length) this.pending = c.subarray(head);
+        return;
+      }
+    }
+    // A Buffer view of the chunk (no copy): readers of `buf` use Buffer's methods.
+    this.buf = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length);
+    this.pos = 0;
+    this.fill = c.length;
+  }
+
   private filled(n: number): void {
     if (n === 0) this.eof = true;
     this.fill += n;
@@ -204,6 +299,9 @@ export class LineReader {
     return this.source.close();
   }
 }
+
+/** A power of two at least `n` (and 64 KiB). */
+const capacityFor = (n: number): number => 2 ** Math.max(16, Math.ceil(Math.log2(n)));
 
 /**
  * Calls `visit` for every non-blank line (the range excludes "\n" and a
