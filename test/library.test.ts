@@ -5,13 +5,13 @@
  * a fresh nara, all through the package's entry point.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { backupStats, dumpEvents, ExitCode, mergeBackups, restoreEvents, verifyBackups } from "../src/index.ts";
+import { backupStats, dumpEvents, ExitCode, mergeBackups, NaraError, restoreEvents, verifyBackups } from "../src/index.ts";
 import { sha256 } from "../src/identity/crypto.ts";
 import { importUrl } from "../src/restore/import.ts";
-import { expectedDump, testSettings } from "./helpers/dump.ts";
+import { expectedDump } from "./helpers/dump.ts";
 import { makeNara } from "./sim/generate.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
 import { startPeer } from "./sim/peer.ts";
@@ -29,15 +29,20 @@ afterAll(async () => {
 });
 
 describe("src/index.ts", () => {
-  test("dump, verify, stats, merge and restore, as functions", async () => {
+  test("a dump with no fetch thread is refused before any work, not left waiting", async () => {
+    const err = await dumpEvents({ peers: [], name: mesh.client.name, soul: mesh.client.soul, workers: 0, output: join(dir, "none.jsonl") }).catch((e) => e);
+    expect(err).toBeInstanceOf(NaraError);
+    expect(err.exitCode).toBe(ExitCode.usage);
+    expect(existsSync(join(dir, "none.jsonl"))).toBe(false);
+  });
+
+  test("dump (its settings, workers and concurrency defaulted), verify, stats, merge and restore, as functions", async () => {
     const backup = join(dir, "backup.jsonl");
     const dumped = await dumpEvents({
       peers: mesh.peers.map((p) => ({ name: p.name, url: p.url })),
       name: mesh.client.name,
       soul: mesh.client.soul,
-      settings: testSettings(),
-      workers: 1,
-      concurrency: 4,
+      settings: { backoffMs: 10 },
       output: backup,
     });
     const expected = expectedDump(mesh.allEvents);

@@ -6,7 +6,7 @@ import { formatBytes } from "../cli/progress.ts";
 import { dumpHooks, interruptedMessage, reportDump } from "../cli/render/dump.ts";
 import { commandSetup } from "../cli/setup.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
-import { checkDestination, DEFAULT_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS, defaultWorkers } from "../dump/plan.ts";
+import { checkDestination, DEFAULT_BACKOFF_MS, DEFAULT_CONCURRENCY, DEFAULT_MAX_BACKOFF_MS, DEFAULT_PAGE_SIZE, defaultWorkers } from "../dump/plan.ts";
 import { loadIdentity } from "../identity/load.ts";
 import { parseCompression } from "../io/output.ts";
 import { defaultMaxMemory } from "../io/tempfile.ts";
@@ -27,9 +27,9 @@ export default defineCommand({
     compress: { type: "string", description: "zstd, gzip or none (default: by the -o extension, none for stdout)", valueHint: "kind" },
     encrypt: { type: "boolean", description: "encrypt the backup with a key derived from the soul (restore needs the same soul)" },
     timeout: { type: "string", default: "3m", description: "time allowed for each peer, all its pages and retries", valueHint: "duration" },
-    concurrency: { type: "string", default: "64", description: "peers fetched at the same time", valueHint: "n" },
+    concurrency: { type: "string", default: `${DEFAULT_CONCURRENCY}`, description: "peers fetched at the same time", valueHint: "n" },
     workers: { type: "string", description: `fetch worker threads (default: cores - 1, here ${defaultWorkers()})`, valueHint: "n" },
-    "page-size": { type: "string", default: "5000", description: "events per page, 1..5000", valueHint: "n" },
+    "page-size": { type: "string", default: `${DEFAULT_PAGE_SIZE}`, description: "events per page, 1..5000", valueHint: "n" },
     "max-inflight": {
       type: "string",
       default: "8M",

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { ExitCode, NaraError } from "../errors.ts";
+import { ExitCode, NaraError, usageError } from "../errors.ts";
 import { DEFAULT_MAX_LINE_BYTES, forEachLine, longLineReason } from "../events/lines.ts";
 import { EventFlag, ScanError, idKey, newEventFields, scanEventLine } from "../events/scan.ts";
 import { Collector, type CollectStats } from "./collect.ts";
@@ -8,12 +8,19 @@ import { Spill } from "./spill.ts";
 import { defaultMaxMemory } from "../io/tempfile.ts";
 import { tmpdir } from "node:os";
 import { runDump, type CoordinatorEvents, type DumpPlan } from "./coordinator.ts";
-import type { PeerReport } from "./messages.ts";
+import type { FetchSettings, PeerReport } from "./messages.ts";
+import { DEFAULT_CONCURRENCY, defaultWorkers, fetchSettings } from "./plan.ts";
 import { openInput } from "../io/input.ts";
 import { openOutput, type Compression, type Output } from "../io/output.ts";
 import type { SeedSource } from "../io/encrypt.ts";
 
-export type DumpOptions = DumpPlan & {
+/** What dumpEvents takes: whom to fetch as whom; the fetch settings, workers and concurrency default as dump-events' flags do. */
+export type DumpOptions = Omit<DumpPlan, "settings" | "workers" | "concurrency"> & {
+  settings?: Partial<FetchSettings>;
+  /** Fetch threads (default defaultWorkers()). */
+  workers?: number;
+  /** Peers fetched at once (default DEFAULT_CONCURRENCY). */
+  concurrency?: number;
   /** A file path, or undefined / "-" for stdout. */
   output?: string;
   /** Leave out events whose ids this JSON Lines file already holds. */
@@ -69,6 +76,14 @@ export type DumpHooks = CoordinatorEvents & {
  */
 export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Promise<DumpSummary> {
   const started = performance.now();
+  const plan: DumpPlan = {
+    ...opts,
+    settings: fetchSettings(opts.settings),
+    workers: opts.workers ?? defaultWorkers(),
+    concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
+  };
+  // Zero of either would wait forever for a fetch that never starts.
+  if (!(plan.workers >= 1) || !(plan.concurrency >= 1)) throw usageError("workers and concurrency must be at least 1");
   const collector = new Collector();
   const spill = new Spill(opts.maxMemory ?? defaultMaxMemory(), opts.tempDir ?? tmpdir());
   collector.spill = spill;
@@ -111,7 +126,7 @@ export async function dumpEvents(opts: DumpOptions, hooks: DumpHooks = {}): Prom
     pumping ??= pump(output);
   };
   try {
-    const peers = await runDump(opts, collector, { ...hooks, onFloor });
+    const peers = await runDump(plan, collector, { ...hooks, onFloor });
     await pumping;
     if (writeError !== undefined) throw writeError;
     const okPeers = peers.filter((p) => p.status === "ok").length;
