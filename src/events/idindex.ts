@@ -24,8 +24,9 @@ export class IdIndex {
   #key = "";
   #entry = -1;
 
-  constructor(initialSlots = 1 << 16) {
-    this.#table = new IdTable({ payload: 2, expected: initialSlots / 2 });
+  /** `expected`: the ids the caller foresees (restore: from its inputs' size), room made at once. */
+  constructor(expected = 1 << 15) {
+    this.#table = new IdTable({ payload: 2, expected });
   }
 
   get size(): number {

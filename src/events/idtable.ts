@@ -109,11 +109,13 @@ export class IdTable {
   constructor(opts: IdTableOptions = {}) {
     this.stride = 4 + (opts.payload ?? 0);
     this.limitBytes = opts.limitBytes ?? Infinity;
-    let entries = 1024;
-    while (entries < (opts.expected ?? 2048)) entries *= 2;
+    // Records are dense (entry numbers): exactly the expected count. Slots: a power of two, at most half full.
+    const entries = Math.max(1024, Math.ceil(opts.expected ?? 2048));
+    let slots = 2048;
+    while (slots < entries * 2) slots *= 2;
     this.records = new Uint32Array(entries * this.stride);
-    this.slots = new Int32Array(entries * 2).fill(EMPTY);
-    this.mask = entries * 2 - 1;
+    this.slots = new Int32Array(slots).fill(EMPTY);
+    this.mask = slots - 1;
   }
 
   /** Bytes held (the arrays, and an estimate for the Map). */
@@ -201,7 +203,8 @@ export class IdTable {
   private entry(): number {
     const k = this.size++ * this.stride;
     if (k + this.stride > this.records.length) {
-      const size = Math.max(this.records.length * 2, k + this.stride);
+      // Half again, not twice: a copy more now and then, but the old and new records held at once stay smaller.
+      const size = Math.max(Math.ceil((this.records.length * 1.5) / this.stride) * this.stride, k + this.stride);
       if (!this.room(size, this.slots.length)) {
         this.size--;
         this.stop();
