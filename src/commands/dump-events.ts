@@ -6,7 +6,7 @@ import { formatBytes } from "../cli/progress.ts";
 import { dumpHooks, interruptedMessage, reportDump } from "../cli/render/dump.ts";
 import { commandSetup } from "../cli/setup.ts";
 import { dumpEvents, type DumpSummary } from "../dump/dump.ts";
-import { checkDestination, DEFAULT_BACKOFF_MS, DEFAULT_CONCURRENCY, DEFAULT_MAX_BACKOFF_MS, DEFAULT_PAGE_SIZE, defaultWorkers } from "../dump/plan.ts";
+import { checkDestination, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, defaultWorkers, fetchSettings } from "../dump/plan.ts";
 import { loadIdentity } from "../identity/load.ts";
 import { parseCompression } from "../io/output.ts";
 import { defaultMaxMemory } from "../io/tempfile.ts";
@@ -53,17 +53,15 @@ export default defineCommand({
   },
   async run({ args }) {
     const { out, log, progress: createProgress } = commandSetup(args);
-    const settings = {
+    const settings = fetchSettings({
       timeoutMs: parseDuration(args.timeout, "--timeout"),
       pageSize: parseIntArg(args["page-size"], "--page-size", { min: 1, max: 5000 }),
       strict: args.strict === true,
-      backoffMs: DEFAULT_BACKOFF_MS,
-      maxBackoffMs: DEFAULT_MAX_BACKOFF_MS,
       inflightBytes: parseSize(args["max-inflight"], "--max-inflight"),
       maxPageBytes: parseSize(args["max-page-bytes"], "--max-page-bytes"),
       idleMs: parseDuration(args["idle-timeout"], "--idle-timeout"),
       streamsPerPeer: parseIntArg(args["streams-per-peer"], "--streams-per-peer", { min: 1, max: 16 }),
-    };
+    });
     const maxMemory = args["max-memory"] === undefined ? undefined : parseSize(args["max-memory"], "--max-memory");
     const concurrency = parseIntArg(args.concurrency, "--concurrency", { min: 1 });
     const workers = args.workers === undefined ? defaultWorkers() : parseIntArg(args.workers, "--workers", { min: 1, max: 64 });

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dumpEvents, type DumpOptions, type DumpSummary } from "../../src/dump/dump.ts";
 import type { FetchSettings } from "../../src/dump/messages.ts";
+import { fetchSettings } from "../../src/dump/plan.ts";
 import type { SimMesh } from "../sim/mesh.ts";
 
 export type Scratch = {
@@ -30,14 +31,8 @@ export function scratchDir(prefix: string): Scratch {
 }
 
 /** Quick retries, small pages, a timeout no healthy test reaches. */
-export const testSettings = (over: Partial<FetchSettings> = {}): FetchSettings => ({
-  timeoutMs: 20_000,
-  pageSize: 100,
-  strict: false,
-  backoffMs: 10,
-  maxBackoffMs: 100,
-  ...over,
-});
+export const testSettings = (over: Partial<FetchSettings> = {}): FetchSettings =>
+  fetchSettings({ timeoutMs: 20_000, pageSize: 100, backoffMs: 10, maxBackoffMs: 100, ...over });
 
 export type DumpRun = { summary: DumpSummary; text: string | undefined; logs: string[]; out: string };
 
