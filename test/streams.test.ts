@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { dumpMesh, expectedDump, scratchDir, testSettings, type DumpRun } from "./helpers/dump.ts";
 import type { FetchSettings } from "../src/dump/messages.ts";
 import { AFTER_ALL, lowerFloor } from "../src/dump/floor.ts";
-import { markOf, newStream, peerFloor, steal } from "../src/dump/streams.ts";
+import { markOf, MIN_TRIMMED_PAGE, newStream, pageSizeFor, peerFloor, steal } from "../src/dump/streams.ts";
 import { ExitCode } from "../src/errors.ts";
 import { generateEvents, generateNaras } from "./sim/generate.ts";
 import { startMesh, type SimMesh } from "./sim/mesh.ts";
@@ -52,6 +52,64 @@ describe("split bookkeeping", () => {
     // A stream that has not seen its first page cannot be split (it may be an old peer that ignores cursors).
     expect(steal([newStream(1)], 2, 10n ** 18n, 1n)).toEqual([]);
     expect(lowerFloor(markOf(549n), c!.startMark)).toBe(true);
+  });
+});
+
+describe("trimmed pages near a range's end", () => {
+  test("the events a range has left, with a margin, when fewer than a full page; never below the minimum", () => {
+    // 10 ns per event: 1000 ns left is ~100 events, asked as 100 * 1.15 + 16.
+    expect(pageSizeFor(newStream(2, 5000n, 6000n), 5000, 10)).toBe(131);
+    expect(pageSizeFor(newStream(2, 5000n, 5010n), 5000, 10)).toBe(MIN_TRIMMED_PAGE);
+    // A full page's worth or more left, no end (the top stream), no density yet: full pages.
+    expect(pageSizeFor(newStream(2, 0n, 60_000n), 5000, 10)).toBeUndefined();
+    expect(pageSizeFor(newStream(2, 5000n), 5000, 10)).toBeUndefined();
+    expect(pageSizeFor(newStream(2, 5000n, 6000n), 5000, 0)).toBeUndefined();
+    const once = newStream(2, 5000n, 6000n);
+    once.untrimmed = true;
+    expect(pageSizeFor(once, 5000, 10)).toBeUndefined();
+  });
+
+  test("a far peer bound by its link: two cursors, the lower one's last page trimmed, few events served twice", async () => {
+    // Evenly spread events: the density estimate holds. 1 MiB/s and 500-event pages: the link is the bottleneck.
+    const mesh = await startMesh({ peers: 1, events: 4000, seed: 31, generate: { sharedTsRate: 0 }, wan: { rttMs: 20, bytesPerSec: 1 << 20 } });
+    try {
+      const r = await dump(mesh, { pageSize: 500 });
+      const one = await dump(mesh, { pageSize: 500, streamsPerPeer: 1 });
+      expect(r.summary.exitCode).toBe(ExitCode.ok);
+      expect(r.text).toBe(one.text!);
+      expect(r.text).toBe(expected(mesh.allEvents));
+      const [peer] = r.summary.peers;
+      expect(peer!.streams).toBeGreaterThanOrEqual(2);
+      const sizes = mesh.peers[0]!.stats.syncLog.filter((e) => e.mode === "page").map((e) => Number(e.pageSize));
+      expect(sizes.some((n) => n < 500)).toBe(true);
+      // Served by the two runs together: the one-cursor dump serves every event once, plus its last empty page.
+      const twice = mesh.peers[0]!.stats.eventsServed - 2 * 4000;
+      expect(twice).toBeLessThan(500);
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("a trimmed page inside a group of same-ts events bigger than it: full pages from there, nothing lost", async () => {
+    // Nearly every event in a group of 9..490 sharing one ts, 500-event pages: trimmed pages (100 and up) that
+    // start inside a group left by the page before are often all that group.
+    const mesh = await startMesh({
+      peers: 6,
+      events: 12000,
+      seed: 2,
+      generate: { sharedTsRate: 0.99, bigGroupRate: 1, bigGroupMax: 490, meanGapNs: 1000 },
+    });
+    try {
+      const r = await dump(mesh, { pageSize: 500, streamsPerPeer: 3 });
+      const one = await dump(mesh, { pageSize: 500, streamsPerPeer: 1 });
+      expect(r.summary.exitCode).toBe(ExitCode.ok);
+      expect(r.text).toBe(one.text!);
+      expect(r.text).toBe(expected(mesh.allEvents));
+      expect(r.logs.some((l) => /held ts \d+ only; full pages from here/.test(l))).toBe(true);
+      expect(r.logs.some((l) => l.includes("events share ts"))).toBe(false);
+    } finally {
+      await mesh.stop();
+    }
   });
 });
 

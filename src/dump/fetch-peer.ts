@@ -10,7 +10,7 @@ import { SMALL_BODY_BYTES } from "../io/body.ts";
 import type { Backlog } from "./budget.ts";
 import { lowerFloor, type TsFloor } from "./floor.ts";
 import { Fatal, fetchPage, pingKey, withRetries, type PeerLink } from "./page-request.ts";
-import { advance, newStream, peerFloor, steal, type Stream } from "./streams.ts";
+import { advance, newStream, pageSizeFor, peerFloor, steal, type Stream } from "./streams.ts";
 import { approxNs, approxTsOf, isDecimal, newestOf, sortOut, toBatch } from "./triage.ts";
 import {
   DEFAULT_FAR_MS,
@@ -108,8 +108,9 @@ export async function fetchPeer(
     /** Ranges are split once the probe has answered (or failed). */
     let topKnown = maxStreams === 1;
     let finished = false;
-    /** The ts span of the last full page: how wide a range one request covers. */
+    /** The ts span a full page is expected to cover (how wide a range one request covers), from the last page's density. */
     let pageSpan = 0n;
+    let nsPerEvent = 0;
     /** The last page's wait for its first byte and its transfer, ms: more cursors help only a peer that is far, not one whose link is full. */
     let waitMs = 0;
     let expectBytes = settings.pageSize * FIRST_GUESS_PER_EVENT;
@@ -158,7 +159,10 @@ export async function fetchPeer(
         if (lowerFloor(pageMark, s.floor)) backwards = true;
         else if (!lowerFloor(pageMark, s.endMark)) ended = true; // reached the next stream's range
         else advance(s, BigInt(page.nextCursor!), pageMark);
-        if (n > 0) pageSpan = BigInt(Math.max(0, Math.round(approxNs(pageMark.hi, pageMark.lo) - approxTsOf(bytes, page, 0))));
+        if (n > 0) {
+          nsPerEvent = Math.max(0, approxNs(pageMark.hi, pageMark.lo) - approxTsOf(bytes, page, 0)) / n;
+          pageSpan = BigInt(Math.round(nsPerEvent * settings.pageSize));
+        }
       }
       if (ended) live.delete(s);
       const floor = peerFloor(live);
@@ -184,7 +188,9 @@ export async function fetchPeer(
     /** One stream's pages, one request at a time, until its range is done. */
     const run = async (s: Stream): Promise<void> => {
       for (;;) {
-        const body = JSON.stringify({ from: identity.name, mode: "page", page_size: settings.pageSize, cursor: s.cursor });
+        const asked = s.firstPageSize ?? pageSizeFor(s, settings.pageSize, nsPerEvent) ?? settings.pageSize;
+        s.firstPageSize = undefined;
+        const body = JSON.stringify({ from: identity.name, mode: "page", page_size: asked, cursor: s.cursor });
         const page = await withRetries(
           () => fetchPage(link, body, { maxBytes: settings.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES, idleMs: settings.idleMs ?? DEFAULT_IDLE_MS, backlog: deps.backlog, expectBytes, holdMs: holdMs(), take: (b, p) => takePage(s, b, p), timing }),
           settings,
@@ -198,7 +204,7 @@ export async function fetchPeer(
         );
 
         if (page.eventsNull || page.nextCursor === undefined) {
-          if (page.count >= settings.pageSize) {
+          if (page.count >= asked) {
             report.status = "incomplete";
             warn(
               `a full page (${page.count} events) came without next_cursor: this looks like an old peer that ignores paging, and it may hold more than we got`,
@@ -217,7 +223,12 @@ export async function fetchPeer(
         if (page.ended) return;
         split();
 
-        if (page.nextCursor === s.boundaryTs) {
+        if (page.nextCursor === s.boundaryTs && asked < settings.pageSize) {
+          // A trimmed page held one ts only: more events share it than that page could hold. Full pages from now on.
+          s.untrimmed = true;
+          s.sameCursorRounds = 0;
+          debug(`stream ${s.n}: a page of ${asked} held ts ${page.nextCursor} only; full pages from here`);
+        } else if (page.nextCursor === s.boundaryTs) {
           // The whole page re-read one ts: more events share it than a page holds.
           s.sameCursorRounds++;
           if (page.kept === 0 || s.sameCursorRounds >= 16) {
@@ -252,12 +263,19 @@ export async function fetchPeer(
     };
     /** Work stealing: the widest range left gives its upper part to new streams. */
     const split = () => {
-      if (!topKnown || finished || signal.aborted || !(waitMs >= farMs && waitMs >= transferMs / 2)) return;
+      if (!topKnown || finished || signal.aborted || !(waitMs >= farMs)) return;
+      // A far peer whose pages wait less than half their transfer is bound by its link: one more cursor fills
+      // the link while the other waits for its answer; more would only share it. One that waits longer gets all.
+      const linkBound = waitMs < transferMs / 2;
+      const most = linkBound ? Math.min(maxStreams, 2) : maxStreams;
       // Memory is not asked here: each stream's requests wait for room like any other (dump/budget.ts).
-      while (live.size < maxStreams) {
-        const taken = steal(live, report.streams + 1, top, pageSpan, maxStreams - live.size);
+      while (live.size < most) {
+        const taken = steal(live, report.streams + 1, top, linkBound ? pageSpan / 2n : pageSpan, most - live.size);
         if (taken.length === 0) return;
         for (const t of taken) {
+          // Two streams sharing a link finish equal pages together and then wait together: a half page first
+          // puts one's round trips inside the other's transfers.
+          if (linkBound) t.firstPageSize = Math.max(1, Math.floor(settings.pageSize / 2));
           debug(`stream ${t.n} takes ts ${t.from} to ${t.end ?? "the end"}`);
           start(t);
         }

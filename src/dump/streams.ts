@@ -29,6 +29,10 @@ export type Stream = {
   /** Exclusive: events at or after `end` are the next stream's. Undefined: no end. */
   end: bigint | undefined;
   endMark: TsFloor;
+  /** Set once a trimmed page (see `pageSizeFor`) held one ts only: the rest is asked for in full pages. */
+  untrimmed?: boolean;
+  /** The first request's page size, when it is not the full one (see fetch-peer.ts's `split`). */
+  firstPageSize?: number;
 };
 
 const hi = new Float64Array(1);
@@ -58,6 +62,24 @@ export function newStream(n: number, from?: bigint, end?: bigint): Stream {
     end,
     endMark: end === undefined ? AFTER_ALL : markOf(end),
   };
+}
+
+/** The smallest page asked for near a range's end: below it a round trip costs more than the bytes it saves. */
+export const MIN_TRIMMED_PAGE = 100;
+
+/**
+ * The next page's size for a stream whose range ends: the events its range
+ * has left, estimated from the last page's density, and a margin, when
+ * that is less than a full page. The page that crosses into the next
+ * stream's range is then not a full page of events that stream fetches
+ * too: on a slow link those bytes cost as much as the round trip a second
+ * cursor saves. Too few is one more small page; the stream stays correct
+ * either way (it stops at its end, whatever the page size).
+ */
+export function pageSizeFor(s: Stream, full: number, nsPerEvent: number): number | undefined {
+  if (s.untrimmed || s.end === undefined || s.from === undefined || !(nsPerEvent > 0)) return undefined;
+  const size = Math.ceil((Number(s.end - s.from) / nsPerEvent) * 1.15) + 16;
+  return size >= full ? undefined : Math.max(MIN_TRIMMED_PAGE, size);
 }
 
 /** The stream's next request re-reads `ts` (split as `mark`) on. */
