@@ -21,10 +21,10 @@ export type FetchSettings = {
   streamsPerPeer?: number;
   /**
    * A peer's range is split only while its pages wait at least this long for
-   * their first byte (and longer than half their transfer): a far peer. A
-   * near one means the client is the bottleneck, and a full link is not
-   * helped by more requests; either way more cursors would only add pages.
-   * Default DEFAULT_FAR_MS; tests set 0.
+   * their first byte: a far peer (a near one means the client is the
+   * bottleneck, and more cursors would only add pages). One whose pages wait
+   * less than half their transfer is bound by its link and gets two cursors
+   * at most. Default DEFAULT_FAR_MS; tests set 0.
    */
   farMs?: number;
   /** Every peer request goes through this HTTP proxy (the joined mesh's tailscaled, or --proxy); set explicitly, so HTTP_PROXY cannot redirect it. */

@@ -77,10 +77,30 @@ export async function readBody(res: Response, limits: BodyLimits): Promise<Uint8
   const whole = announced !== undefined && announced <= PREALLOCATE ? new Uint8Array(announced) : undefined;
   const pieces: Uint8Array[] = [];
   let used = 0;
+  // One timer per body, re-armed lazily from the time of the last piece: a timer and a race per piece cost
+  // more than the piece itself when a page crosses a slow link in hundreds of small pieces.
+  const { idleMs } = limits;
+  let last = performance.now();
+  let idle: BodyIdle | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const check = () => {
+    const quiet = performance.now() - last;
+    if (quiet < idleMs!) {
+      timer = setTimeout(check, idleMs! - quiet);
+      return;
+    }
+    idle = new BodyIdle(idleMs!, used);
+    // Either ends the pending read: the cancel resolves it, the abort rejects it.
+    void reader.cancel(idle).catch(() => {});
+    limits.abort?.();
+  };
+  if (idleMs) timer = setTimeout(check, idleMs);
   try {
     for (;;) {
-      const { done, value } = await readWithin(reader, limits.idleMs, used);
+      const { done, value } = await reader.read();
+      if (idle) throw idle;
       if (done) break;
+      last = performance.now();
       if (used + value.length > (announced ?? maxBytes)) {
         void reader.cancel().catch(() => {});
         // More than it announced: what came is not the body it signed, and past the cap it is cut off.
@@ -91,12 +111,11 @@ export async function readBody(res: Response, limits: BodyLimits): Promise<Uint8
       used += value.length;
     }
   } catch (err) {
-    if (err instanceof BodyIdle) {
-      void reader.cancel().catch(() => {});
-      giveUp(err);
-    }
+    // The request is aborted already (see check).
+    if (idle) throw idle;
     throw err;
   } finally {
+    clearTimeout(timer);
     reader.releaseLock();
   }
   if (whole) return used === whole.length ? whole : whole.subarray(0, used);
@@ -124,13 +143,3 @@ function contentLength(res: Response): number | undefined {
 /** Announced bodies up to this size get their buffer at once. */
 const PREALLOCATE = 16 << 20;
 
-type Chunk = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
-
-function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, idleMs: number | undefined, received: number): Promise<Chunk> {
-  if (!idleMs) return reader.read();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const idle = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BodyIdle(idleMs, received)), idleMs);
-  });
-  return Promise.race([reader.read(), idle]).finally(() => clearTimeout(timer));
-}
