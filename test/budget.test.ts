@@ -44,6 +44,29 @@ describe("Backlog", () => {
     expect(await state(waiting)).toBe("granted");
   });
 
+  test("room goes to the stream furthest behind first: waiters are woken lowest priority first", async () => {
+    const b = new Backlog(100);
+    const full = b.add(150);
+    const order: string[] = [];
+    // Each counts 60 once admitted, and is admitted while at most 100 are held: two fit, the others wait again.
+    const released: Record<string, () => void> = {};
+    const ask = (name: string, priority: number) =>
+      b.admit(60, 60_000, undefined, priority).then((release) => {
+        order.push(name);
+        released[name] = release;
+      });
+    const waiting = [ask("ahead", 3e18), ask("new", -Infinity), ask("behind", 1e18), ask("also new", -Infinity)];
+    full();
+    await state(Promise.all(waiting));
+    expect(order).toEqual(["new", "also new"]);
+    released.new!();
+    await state(Promise.all(waiting));
+    expect(order).toEqual(["new", "also new", "behind"]);
+    released["also new"]!();
+    await state(Promise.all(waiting));
+    expect(order).toEqual(["new", "also new", "behind", "ahead"]);
+  });
+
   test("an abort while waiting rejects with the signal's reason", async () => {
     const b = new Backlog(0);
     b.add(1);

@@ -12,29 +12,37 @@
  * it fills memory no faster than the worker scans. A budget of bytes in
  * flight held requests back exactly when links were slow: with 1.6 MB pages
  * only ~5 were in flight for 8 far-away peers.
+ *
+ * Who waits goes on lowest floor first: the request of the stream furthest
+ * behind is the one that lets the coordinator write, and so free, the most
+ * (events above the lowest floor wait in memory until it rises).
  */
 export class Backlog {
   private pending = 0;
-  private waiters: (() => void)[] = [];
+  private waiters: { go: () => void; priority: number }[] = [];
 
   constructor(readonly limit: number) {}
 
-  /** Resolves once the held bytes are within the limit (at once, usually); rejects when `signal` aborts first. */
-  async room(signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves once the held bytes are within the limit (at once, usually); rejects when `signal` aborts first.
+   * Waiters are woken lowest `priority` first (the ts a stream is at, approximately).
+   */
+  async room(signal?: AbortSignal, priority = 0): Promise<void> {
     // Every waiter is woken when the backlog shrinks; each checks again.
     while (this.pending > this.limit) {
       if (signal?.aborted) throw signal.reason;
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => {
-          this.waiters = this.waiters.filter((w) => w !== go);
+          this.waiters = this.waiters.filter((w) => w !== waiter);
           reject(signal!.reason);
         };
         const go = () => {
           signal?.removeEventListener("abort", onAbort);
           resolve();
         };
+        const waiter = { go, priority };
         signal?.addEventListener("abort", onAbort, { once: true });
-        this.waiters.push(go);
+        this.waiters.push(waiter);
       });
     }
   }
@@ -47,10 +55,10 @@ export class Backlog {
    * faster than they are scanned, and they stop counting until they land.
    * The returned function gives the bytes back earlier (the body arrived).
    */
-  async admit(bytes: number, ms: number, signal?: AbortSignal): Promise<() => void> {
-    await this.room(signal);
+  async admit(bytes: number, ms: number, signal?: AbortSignal, priority = 0): Promise<() => void> {
+    await this.room(signal, priority);
     // Within the limit, checked and counted with no await between: requests woken together do not all pass.
-    if (this.pending > this.limit) return this.admit(bytes, ms, signal);
+    if (this.pending > this.limit) return this.admit(bytes, ms, signal, priority);
     const release = this.add(bytes);
     const timer = setTimeout(release, ms);
     return () => {
@@ -67,7 +75,8 @@ export class Backlog {
       if (done) return;
       done = true;
       this.pending -= bytes;
-      if (this.pending <= this.limit) for (const go of this.waiters.splice(0)) go();
+      // Woken in order, each checks in that order: the first ones take the room.
+      if (this.pending <= this.limit) for (const w of this.waiters.splice(0).sort(byPriority)) w.go();
     };
   }
 
@@ -75,3 +84,6 @@ export class Backlog {
     return this.pending;
   }
 }
+
+/** Ascending; equal infinities (streams that have not started) are equal, not NaN. */
+const byPriority = (a: { priority: number }, b: { priority: number }): number => (a.priority < b.priority ? -1 : a.priority > b.priority ? 1 : 0);

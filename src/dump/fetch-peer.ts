@@ -192,7 +192,7 @@ export async function fetchPeer(
         s.firstPageSize = undefined;
         const body = JSON.stringify({ from: identity.name, mode: "page", page_size: asked, cursor: s.cursor });
         const page = await withRetries(
-          () => fetchPage(link, body, { maxBytes: settings.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES, idleMs: settings.idleMs ?? DEFAULT_IDLE_MS, backlog: deps.backlog, expectBytes, holdMs: holdMs(), take: (b, p) => takePage(s, b, p), timing }),
+          () => fetchPage(link, body, { maxBytes: settings.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES, idleMs: settings.idleMs ?? DEFAULT_IDLE_MS, backlog: deps.backlog, expectBytes, holdMs: holdMs(), priority: approxNs(s.floor.hi, s.floor.lo), take: (b, p) => takePage(s, b, p), timing }),
           settings,
           deadline,
           now,
@@ -287,7 +287,7 @@ export async function fetchPeer(
       // Beside the first page: the newest event (mode "recent", one event), so that ranges are split where the
       // events are, not up to now (a ledger whose newest event is a month old would cost log2 empty requests).
       const probe = JSON.stringify({ from: identity.name, mode: "recent", page_size: 1, max_events: 1 });
-      fetchPage(link, probe, { maxBytes: SMALL_BODY_BYTES, idleMs: settings.idleMs ?? DEFAULT_IDLE_MS, backlog: deps.backlog, expectBytes: 1024, holdMs: farMs, take: newestOf })
+      fetchPage(link, probe, { maxBytes: SMALL_BODY_BYTES, idleMs: settings.idleMs ?? DEFAULT_IDLE_MS, backlog: deps.backlog, expectBytes: 1024, holdMs: farMs, priority: -Infinity, take: newestOf })
         .then((newest) => {
           if (newest !== undefined && newest + 1n < top) top = newest + 1n;
         })

@@ -82,6 +82,8 @@ export type PageHandling<T> = {
   /** This peer's last page size (or a guess), counted as held until the answer lands or `holdMs` pass without it. */
   expectBytes: number;
   holdMs: number;
+  /** Who waits for room goes on lowest first (see Backlog): the ts the stream is at, approximately. */
+  priority?: number;
   take: (bytes: Uint8Array, page: SyncPage) => T;
   /** How long the answer took to start (ms), and then to arrive whole. */
   timing?: (waitMs: number, transferMs: number) => void;
@@ -98,7 +100,7 @@ export async function fetchPage<T>(link: PeerLink, body: string, handling: PageH
   let release: (() => void) | undefined;
   let expected: (() => void) | undefined;
   try {
-    expected = await handling.backlog?.admit(handling.expectBytes, handling.holdMs, signal);
+    expected = await handling.backlog?.admit(handling.expectBytes, handling.holdMs, signal, handling.priority);
     let res: Response;
     let bytes: Uint8Array;
     // This attempt's own abort: a body past the cap or gone silent closes its connection, not the peer's.
