@@ -1,0 +1,100 @@
+/**
+ * An input held in memory from pass 1 to the send passes: a plain file that
+ * fits the budget is read once, checked in place, and its batches are cut
+ * out of the same bytes. They are then the bytes pass 1 validated, so no
+ * CRC and no second or third read is needed. Anything else (compressed,
+ * encrypted, over the budget) is read again per pass (sources.ts) and
+ * trusted by CRC.
+ */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { forEachLineIn } from "../events/lines.ts";
+import { grown } from "../typed.ts";
+import { sniff } from "../io/input.ts";
+
+/**
+ * A plain input's bytes, or undefined when it is not plain, is bigger than
+ * `budget` (also if it grew while being read) or cannot be read (the
+ * ordinary reader then says why). `shared`: in a SharedArrayBuffer, so a
+ * checking worker can read them too.
+ */
+export function holdInput(path: string, budget: number, shared = false): Uint8Array | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > budget || st.size === 0) return undefined;
+    // One byte more than its size: a file that grew shows by filling it.
+    const room = st.size + 1;
+    const buf = shared ? new Uint8Array(new SharedArrayBuffer(room)) : new Uint8Array(room);
+    let n = 0;
+    while (n < room) {
+      const k = readSync(fd, buf, n, room - n, n);
+      if (k === 0) break;
+      n += k;
+    }
+    if (n === room) return undefined;
+    const bytes = buf.subarray(0, n);
+    return sniff(bytes.subarray(0, 8)) === "none" ? bytes : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Lines per slice of a held input before the event loop gets a turn (Ctrl-C, progress). */
+const SLICE_BYTES = 4 << 20;
+
+/**
+ * The lines of held bytes buf[from, to), in slices with a turn of the event
+ * loop between them; stops early (returns what it counted) once `stop()`.
+ */
+export async function forEachHeldLine(
+  buf: Uint8Array,
+  from: number,
+  to: number,
+  visit: (buf: Uint8Array, start: number, end: number, lineNo: number) => void,
+  opts: { maxLineBytes?: number; onLong?: (lineNo: number, bytes: number) => void; stop?: () => boolean },
+): Promise<number> {
+  let lines = 0;
+  let s = from;
+  while (s < to) {
+    if (opts.stop?.()) break;
+    let cut = s + SLICE_BYTES >= to ? to : buf.indexOf(0x0a, s + SLICE_BYTES) + 1;
+    if (cut === 0) cut = to;
+    lines += forEachLineIn(buf, s, cut, visit, { ...opts, firstLine: lines + 1 });
+    s = cut;
+    Bun.gc(false);
+    if (s < to) await new Promise<void>((r) => setImmediate(r));
+  }
+  return lines;
+}
+
+/** Where each kept line of a held input is: [start, end) per line number. */
+export class LineSpans {
+  #start = new Uint32Array(1024);
+  #end = new Uint32Array(1024);
+
+  set(line: number, start: number, end: number): void {
+    if (line >= this.#start.length) {
+      let size = this.#start.length * 2;
+      while (size <= line) size *= 2;
+      this.#start = grown(this.#start, size);
+      this.#end = grown(this.#end, size);
+    }
+    this.#start[line] = start;
+    this.#end[line] = end;
+  }
+
+  start(line: number): number {
+    return this.#start[line]!;
+  }
+
+  end(line: number): number {
+    return this.#end[line]!;
+  }
+}
