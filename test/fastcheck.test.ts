@@ -5,6 +5,7 @@
  * read past the line's end (a held input has the next line right after).
  */
 import { describe, expect, test } from "bun:test";
+import { isUtf8 } from "node:buffer";
 import { fastCheck } from "../src/events/fastcheck.ts";
 import { slowCheck, validateLine } from "../src/events/validate.ts";
 import { generateEvents, generateNaras, Rng } from "./sim/generate.ts";
@@ -113,5 +114,36 @@ describe("the fast check's grammar", () => {
     // Both kinds occur often enough for the comparison to mean something.
     expect(answered).toBeGreaterThan(500);
     expect(refused).toBeGreaterThan(1000);
+  });
+});
+
+describe("the fast check's UTF-8", () => {
+  const line = (inner: number[]) => new Uint8Array([...enc.encode('{"id":"a","ts":1,"svc":"zine","emitter":"'), ...inner, ...enc.encode('"}')]);
+  test("strict, as isUtf8: overlong forms, surrogates, truncated and stray bytes are never answered", () => {
+    const good = [[0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0xed, 0x9f, 0xbf], [0xf4, 0x8f, 0xbf, 0xbf], [0xe0, 0xa0, 0x80], [0xf0, 0x90, 0x80, 0x80]];
+    const bad = [[0xc0, 0xaf], [0xc1, 0xbf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf0, 0x8f, 0xbf, 0xbf], [0xf4, 0x90, 0x80, 0x80], [0xf5, 0x80, 0x80, 0x80], [0x80], [0xbf], [0xff], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x98], [0xc3, 0x41]];
+    for (const g of good) {
+      const b = line(g);
+      expect([g, fastCheck(b, 0, b.length)?.id]).toEqual([g, "a"]);
+    }
+    for (const x of bad) {
+      const b = line(x);
+      expect([x, fastCheck(b, 0, b.length)]).toEqual([x, null]);
+      expect(validateLine(b, 0, b.length)).toMatchObject({ ok: false, reason: expect.stringContaining("UTF-8") });
+    }
+  });
+
+  test("random bytes in a string: answered exactly when the line is valid UTF-8", () => {
+    const rng = new Rng(77);
+    let valid = 0;
+    for (let n = 0; n < 3000; n++) {
+      const inner = Array.from({ length: 1 + rng.int(6) }, () => (rng.int(4) === 0 ? 0x41 : 0x80 + rng.int(0x80)));
+      const b = line(inner);
+      const f = fastCheck(b, 0, b.length);
+      const utf8 = isUtf8(b);
+      expect([inner, f !== null]).toEqual([inner, utf8]);
+      if (utf8) valid++;
+    }
+    expect(valid).toBeGreaterThan(100);
   });
 });
