@@ -82,6 +82,8 @@ function trickyLines(): string[] {
   // An escaped key: valid for a Go peer, but not plain (validated again when sent).
   lines[30] = lines[30]!.replace('"ts":', '"\\u0074s":');
   lines.splice(700, 0, `{"id":"${"a".repeat(5000)}"}`); // over the line cap below
+  // IDs that are not plain ASCII: escaped (sent by the decoded ID) and UTF-8 (by their bytes).
+  lines.splice(800, 0, '{"id":"\\u0041bc-escaped","ts":5,"svc":"zine"}', '{"id":"\u00e9t\u00e9-\u96ea","ts":6,"svc":"zine"}');
   lines.push(signed.raw, lines[5]!);
   return lines;
 }
@@ -108,6 +110,8 @@ describe("held inputs", () => {
     }
     // Hey-there events first, then the rest in file order.
     const sent = held.bodies.flat();
+    expect(sent).toContain('{"id":"\\u0041bc-escaped","ts":5,"svc":"zine"}');
+    expect(sent).toContain('{"id":"\u00e9t\u00e9-\u96ea","ts":6,"svc":"zine"}');
     const hey = sent.filter((r) => r.includes('"svc":"hey-there"')).length;
     expect(sent.slice(0, hey).every((r) => r.includes('"svc":"hey-there"'))).toBe(true);
     expect(hey).toBeGreaterThan(0);

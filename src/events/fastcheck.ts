@@ -23,7 +23,16 @@ import { SYNC_EVENT, type GoField, type GoStruct } from "./schema.ts";
 import { KNOWN_SERVICES, PAYLOAD_KEY } from "./id.ts";
 import { internedText, latin1Text } from "./linecheck.ts";
 
-export type FastEvent = { id: string; tsText: string; svc: string; signed: boolean };
+export type FastEvent = {
+  id: string;
+  /** The decimal text of ts ("" when not asked for). */
+  tsText: string;
+  svc: string;
+  signed: boolean;
+  /** Where the ID's bytes are when they are its UTF-8 (no escapes), else -1: a batch can copy them. */
+  idS: number;
+  idE: number;
+};
 
 const Q = 0x22;
 const BS = 0x5c;
@@ -226,11 +235,11 @@ function text(b: Uint8Array, s: number, e: number): string {
 }
 
 /**
- * The id (as a Go peer decodes it), ts text, svc and signedness of a valid
- * event line buf[start, end), or null when the line is not plainly valid
- * (ask parseEvent, which also says what is wrong).
+ * The id (as a Go peer decodes it), ts text (unless !withTs), svc and
+ * signedness of a valid event line buf[start, end), or null when the line
+ * is not plainly valid (ask parseEvent, which also says what is wrong).
  */
-export function fastCheck(buf: Uint8Array, start: number, end: number): FastEvent | null {
+export function fastCheck(buf: Uint8Array, start: number, end: number, withTs = true): FastEvent | null {
   lineEnd(end);
   idS = idE = tsS = tsE = svcS = svcE = -1;
   emitterLen = sigLen = payloadSeen = 0;
@@ -251,9 +260,11 @@ export function fastCheck(buf: Uint8Array, start: number, end: number): FastEven
   if (key === undefined && KNOWN_SERVICES.has(svc)) return null;
   const id = text(buf, idS, idE);
   if (id === "") return null;
-  let tsText = latin1Text(buf, tsS, tsE); // digits and "-": ASCII
+  let tsText = withTs ? latin1Text(buf, tsS, tsE) : ""; // digits and "-": ASCII
   if (tsText === "-0") tsText = "0";
-  return { id, tsText, svc, signed: emitterLen > 0 && sigLen > 0 };
+  let unescaped = true;
+  for (let k = idS; k < idE && unescaped; k++) unescaped = buf[k] !== BS;
+  return { id, tsText, svc, signed: emitterLen > 0 && sigLen > 0, idS: unescaped ? idS : -1, idE: unescaped ? idE : -1 };
 }
 
 export { ScanError };

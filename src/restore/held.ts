@@ -74,20 +74,42 @@ export async function forEachHeldLine(
   return lines;
 }
 
-/** Where each kept line of a held input is: [start, end) per line number. */
+/**
+ * Where each kept line of a held input is: [start, end) per line number,
+ * and, when pass 1 found them, where its ID's bytes are and its service
+ * (the send passes then parse nothing).
+ */
 export class LineSpans {
   #start = new Uint32Array(1024);
   #end = new Uint32Array(1024);
+  /** (ID offset in the line, 8 bits) | (ID length, 16 bits) << 8 | (service code, 8 bits) << 24; 0: not known. */
+  #id = new Uint32Array(1024);
+  #codes = new Map<string, number>();
+  #names: string[] = [""];
 
-  set(line: number, start: number, end: number): void {
+  /** Line `line` is buf[start, end); its ID buf[idS, idE) when idS >= 0. */
+  set(line: number, start: number, end: number, idS: number, idE: number, svc: string): void {
     if (line >= this.#start.length) {
       let size = this.#start.length * 2;
       while (size <= line) size *= 2;
       this.#start = grown(this.#start, size);
       this.#end = grown(this.#end, size);
+      this.#id = grown(this.#id, size);
     }
     this.#start[line] = start;
     this.#end[line] = end;
+    this.#id[line] = idS >= start && idS - start < 256 && idE - idS < 65536 ? packId(idS - start, idE - idS, this.#code(svc)) : 0;
+  }
+
+  #code(svc: string): number {
+    let code = this.#codes.get(svc);
+    if (code === undefined) {
+      if (this.#names.length >= 256) return 0;
+      code = this.#names.length;
+      this.#names.push(svc);
+      this.#codes.set(svc, code);
+    }
+    return code;
   }
 
   start(line: number): number {
@@ -97,4 +119,22 @@ export class LineSpans {
   end(line: number): number {
     return this.#end[line]!;
   }
+
+  /** Where the line's ID starts, or -1 when not known (validate the line again). */
+  idStart(line: number): number {
+    const w = this.#id[line]!;
+    return w >>> 24 === 0 ? -1 : this.#start[line]! + (w & 0xff);
+  }
+
+  idEnd(line: number): number {
+    const w = this.#id[line]!;
+    return this.#start[line]! + (w & 0xff) + ((w >>> 8) & 0xffff);
+  }
+
+  /** The line's service, when its ID is known. */
+  svc(line: number): string {
+    return this.#names[this.#id[line]! >>> 24]!;
+  }
 }
+
+const packId = (offset: number, length: number, code: number): number => code === 0 ? 0 : (offset | (length << 8) | (code << 24)) >>> 0;

@@ -22,7 +22,7 @@ import type { InputReport, RestoreHooks, RestoreSummary } from "./summary.ts";
 export const HEY_THERE = "hey-there";
 
 /** Where a checked line is: its span (kept for a held input) and, lazily, its CRC (kept otherwise). */
-type Where = { s: number; e: number; crc: () => number };
+type Where = { s: number; e: number; crc: () => number; idS: number; idE: number; svc: string };
 
 /** What pass 1 keeps, per source, for the send passes: which lines are sent and what they were. */
 export type Selection = {
@@ -70,7 +70,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
   const keep = (i: number, line: number, at: Where, isPlain: boolean) => {
     bits[i]!.set(line, true);
     const sp = spans[i];
-    if (sp) sp.set(line, at.s, at.e);
+    if (sp) sp.set(line, at.s, at.e, at.idS, at.idE, at.svc);
     else crcs[i]!.set(line, at.crc());
     if (isPlain) plain[i]!.set(line, true);
     if (line > lastLine[i]!) lastLine[i] = line;
@@ -140,14 +140,15 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
               const line = nearLines + c.line[k]!;
               while (bad < c.invalid.length && c.invalid[bad]!.line < c.line[k]!) invalid(nearLines + c.invalid[bad]!.line, c.invalid[bad++]!.reason);
               const v = recordOf(c, k);
-              accept(line, v, { s: 0, e: 0, crc: () => v.crc });
+              accept(line, v, { s: 0, e: 0, crc: () => v.crc, idS: -1, idE: -1, svc: "" });
             }
             while (bad < c.invalid.length) invalid(nearLines + c.invalid[bad]!.line, c.invalid[bad++]!.reason);
             report.lines += c.count + c.invalid.length;
             linesRead += c.count + c.invalid.length;
             hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
           });
-    const where: Where & { buf: Uint8Array } = { s: 0, e: 0, buf: new Uint8Array(0), crc: () => lineCrc(where.buf, where.s, where.e) };
+    const where: Where & { buf: Uint8Array } = { s: 0, e: 0, buf: new Uint8Array(0), crc: () => lineCrc(where.buf, where.s, where.e), idS: -1, idE: -1, svc: "" };
+    const withoutTs = filter.since === undefined && filter.until === undefined;
     const bytesBefore = bytesRead;
     const visit = (buf: Uint8Array, s: number, e: number, line: number) => {
       report.lines++;
@@ -156,11 +157,14 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
         hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
       }
       if (line === 1) s += bomLength(buf, s, e);
-      const v = validateLine(buf, s, e, { withNaras });
+      const v = validateLine(buf, s, e, { withNaras, withoutTs });
       if (!v.ok) return invalid(line, v.reason);
       where.buf = buf;
       where.s = s;
       where.e = e;
+      where.idS = v.idS;
+      where.idE = v.idE;
+      where.svc = v.svc;
       accept(line, v, where);
     };
     const onLong = (line: number, bytes: number) => {

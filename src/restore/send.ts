@@ -145,7 +145,9 @@ export async function sendSelected(sources: Source[], sel: Selection, opts: Rest
             const s = sp.start(line);
             const e = sp.end(line);
             if (++position <= skip) continue;
-            take(held, s, e, isPlain.has(line), src.name, line);
+            const idS = sp.idStart(line);
+            if (idS >= 0) batch.addLine(held, s, e, idS, sp.idEnd(line), sp.svc(line));
+            else take(held, s, e, isPlain.has(line), src.name, line);
             if (batch.count >= opts.batchSize) {
               await flush();
               // The held bytes count as heap for the collector's pacing: it would let garbage grow by as much again.
