@@ -119,7 +119,7 @@ let view: Buffer = Buffer.alloc(0);
  */
 export function latin1Text(buf: Uint8Array, s: number, e: number): string {
   if (buf !== viewOf) {
-    view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    view = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
     viewOf = buf;
   }
   return view.toString("latin1", s, e);

@@ -60,7 +60,9 @@ export class Batch {
   #event(buf: Uint8Array, start: number, end: number, svc: string): void {
     this.#reserve(end - start + 1);
     if (this.#count > 0) this.#buf[this.#len++] = 0x2c; // ,
-    this.#buf.set(buf.subarray(start, end), this.#len);
+    // Buffer's copy takes the range itself: no view made per event.
+    if (Buffer.isBuffer(buf)) buf.copy(this.#buf, this.#len, start, end);
+    else this.#buf.set(buf.subarray(start, end), this.#len);
     this.#len += end - start;
     this.#count++;
     this.services.set(svc, (this.services.get(svc) ?? 0) + 1);
@@ -73,8 +75,11 @@ export class Batch {
       next.set(this.#idBytes.subarray(0, this.#idLen));
       this.#idBytes = next;
     }
-    for (let k = s; k < e; k++) this.#idBytes[this.#idLen++] = buf[k]!;
-    this.#idEnds.push(this.#idLen);
+    const out = this.#idBytes;
+    let n = this.#idLen;
+    for (let k = s; k < e; k++) out[n++] = buf[k]!;
+    this.#idLen = n;
+    this.#idEnds.push(n);
   }
 
   /** sha256(ts + ":" + the IDs joined): what the import signature signs (mesh/auth.ts importPreimage, as bytes). */

@@ -14,10 +14,9 @@ import { sniff } from "../io/input.ts";
 /**
  * A plain input's bytes, or undefined when it is not plain, is bigger than
  * `budget` (also if it grew while being read) or cannot be read (the
- * ordinary reader then says why). `shared`: in a SharedArrayBuffer, so a
- * checking worker can read them too.
+ * ordinary reader then says why).
  */
-export function holdInput(path: string, budget: number, shared = false): Uint8Array | undefined {
+export function holdInput(path: string, budget: number): Buffer | undefined {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -29,7 +28,7 @@ export function holdInput(path: string, budget: number, shared = false): Uint8Ar
     if (!st.isFile() || st.size > budget || st.size === 0) return undefined;
     // One byte more than its size: a file that grew shows by filling it.
     const room = st.size + 1;
-    const buf = shared ? new Uint8Array(new SharedArrayBuffer(room)) : new Uint8Array(room);
+    const buf = Buffer.allocUnsafeSlow(room);
     let n = 0;
     while (n < room) {
       const k = readSync(fd, buf, n, room - n, n);
