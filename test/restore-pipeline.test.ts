@@ -148,7 +148,7 @@ describe("sending", () => {
     }
   });
 
-  test("a line changed after validation is caught by its bytes, and never sent", async () => {
+  test("a line changed after validation is caught by its bytes, and never sent (an input read again, not held)", async () => {
     const lines = events.map((e) => e.raw);
     const file = backupFile(lines);
     // Same length, same ID, still valid JSON: only the bytes tell.
@@ -165,7 +165,7 @@ describe("sending", () => {
       return fetch(url, init);
     };
     try {
-      const run = restore(target, { inputs: [file], fetch: spy }, {
+      const run = restore(target, { inputs: [file], fetch: spy, holdBytes: 0 }, {
         onPlan() {
           const fd = openSync(file, "r+");
           writeSync(fd, Buffer.from(changed), 0, Buffer.byteLength(changed), offset);

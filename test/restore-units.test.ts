@@ -261,8 +261,8 @@ describe("validation", () => {
       const b = enc.encode(line);
       return fastCheck(b, 0, b.length);
     };
-    expect(fast('{"id":"a","ts":17,"svc":"zine","emitter":"e","sig":"s"}')).toEqual({ id: "a", tsText: "17", svc: "zine", signed: true });
-    expect(fast('{"ID":"a","ts":17,"svc":"zine","sig":"s"}')).toEqual({ id: "a", tsText: "17", svc: "zine", signed: false });
+    expect(fast('{"id":"a","ts":17,"svc":"zine","emitter":"e","sig":"s"}')).toEqual({ id: "a", tsText: "17", svc: "zine", signed: true, idS: 7, idE: 8 });
+    expect(fast('{"ID":"a","ts":17,"svc":"zine","sig":"s"}')).toEqual({ id: "a", tsText: "17", svc: "zine", signed: false, idS: 7, idE: 8 });
     for (const line of [
       '{"id":"a","id":"b","ts":1,"svc":"zine"}', // repeated key
       '{"id":"a","Id":"b","ts":1,"svc":"zine"}', // repeated after case folding

@@ -56,6 +56,9 @@ function plainString(buf: Uint8Array, i: number, end: number): number {
   return -1;
 }
 
+/** Where a line's ID is and its service, from its leading bytes (leadingSpans). */
+export type LeadingSpans = { idS: number; idE: number; svc: string };
+
 /**
  * The ID and service of a line in Go's field order, read from its first
  * bytes; null when it does not start `{"id":"…","ts":…,"svc":"…"` with
@@ -63,17 +66,28 @@ function plainString(buf: Uint8Array, i: number, end: number): number {
  * then no later key can override these.
  */
 export function leadingFields(buf: Uint8Array, start: number, end: number): { id: string; svc: string } | null {
-  if (!at(buf, start, ID_KEY)) return null;
+  if (!leadingSpans(buf, start, end, spans)) return null;
+  return { id: latin1Text(buf, spans.idS, spans.idE), svc: spans.svc };
+}
+
+const spans: LeadingSpans = { idS: 0, idE: 0, svc: "" };
+
+/** leadingFields without making the ID a string: its span (plain ASCII) goes into `out`; false when not found. */
+export function leadingSpans(buf: Uint8Array, start: number, end: number, out: LeadingSpans): boolean {
+  if (!at(buf, start, ID_KEY)) return false;
   const idS = start + ID_KEY.length;
   const idE = plainString(buf, idS, end);
-  if (idE <= idS || !at(buf, idE + 1, TS_KEY)) return null;
+  if (idE <= idS || !at(buf, idE + 1, TS_KEY)) return false;
   let i = idE + 1 + TS_KEY.length;
   while (i < end && buf[i] !== 0x2c) i++;
-  if (!at(buf, i, SVC_KEY)) return null;
+  if (!at(buf, i, SVC_KEY)) return false;
   const svcS = i + SVC_KEY.length;
   const svcE = plainString(buf, svcS, end);
-  if (svcE < 0) return null;
-  return { id: latin1Text(buf, idS, idE), svc: internedText(buf, svcS, svcE) };
+  if (svcE < 0) return false;
+  out.idS = idS;
+  out.idE = idE;
+  out.svc = internedText(buf, svcS, svcE);
+  return true;
 }
 
 /** Recent short strings (service names) with their bytes: a service is made into a string once, not per line. */
@@ -105,7 +119,7 @@ let view: Buffer = Buffer.alloc(0);
  */
 export function latin1Text(buf: Uint8Array, s: number, e: number): string {
   if (buf !== viewOf) {
-    view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    view = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
     viewOf = buf;
   }
   return view.toString("latin1", s, e);

@@ -350,3 +350,37 @@ function visitLine(r: LineReader, visit: LineVisitor): void | Promise<void> {
   while (k < e && (buf[k] === 0x20 || buf[k] === 0x09)) k++;
   return k < e ? visit(buf, s, e, r.lineNo) : undefined;
 }
+
+/**
+ * forEachLine over bytes already in memory, buf[from, to): the same lines,
+ * numbers, blank-line and "\r" rules and cap, visited synchronously with
+ * views of `buf` itself (nothing copied). `firstLine` numbers the first
+ * line (a range that starts mid-file). Returns the number of lines, blank
+ * ones included.
+ */
+export function forEachLineIn(
+  buf: Uint8Array,
+  from: number,
+  to: number,
+  visit: (buf: Uint8Array, start: number, end: number, lineNo: number) => void,
+  opts: { maxLineBytes?: number; onLong?: (lineNo: number, bytes: number) => void; firstLine?: number } = {},
+): number {
+  const max = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  let lineNo = (opts.firstLine ?? 1) - 1;
+  let s = from;
+  while (s < to) {
+    let nl = buf.indexOf(0x0a, s);
+    if (nl === -1 || nl > to) nl = to;
+    lineNo++;
+    if (nl - s > max) opts.onLong?.(lineNo, nl - s);
+    else {
+      let e = nl;
+      if (e > s && buf[e - 1] === 0x0d) e--;
+      let k = s;
+      while (k < e && (buf[k] === 0x20 || buf[k] === 0x09)) k++;
+      if (k < e) visit(buf, s, e, lineNo);
+    }
+    s = nl + 1;
+  }
+  return lineNo - ((opts.firstLine ?? 1) - 1);
+}

@@ -11,7 +11,7 @@
 import { isUtf8 } from "node:buffer";
 import { EventParseError, KNOWN_SERVICES, PAYLOAD_KEY, parseEvent } from "./id.ts";
 import type { Payload } from "./schema.ts";
-import { fastCheck, ScanError } from "./fastcheck.ts";
+import { fastCheck } from "./fastcheck.ts";
 
 /** What the restore filters (--service, --since, --until, --nara) look at. */
 export type FilterFields = {
@@ -30,6 +30,9 @@ export type ValidEvent = FilterFields & {
   signed: boolean;
   /** The fast check answered (no repeated, escaped or non-ASCII keys): see linecheck.ts. */
   plain: boolean;
+  /** Where the ID's bytes are in the line when they are its UTF-8 (a plain line without escapes in it), else -1. */
+  idS: number;
+  idE: number;
 };
 
 export type InvalidEvent = { ok: false; reason: string };
@@ -59,19 +62,19 @@ function naraNames(emitter: string | undefined, emitterId: string | undefined, p
  * Checks the line `buf[start, end)`: valid UTF-8, one JSON object that a Go
  * peer decodes into an event, with a non-empty string `id`, an int64 `ts`,
  * and, for the services peers know, the payload object of that service.
- * `withNaras` collects the names the --nara filter looks at.
+ * `withNaras` collects the names the --nara filter looks at; `withoutTs`
+ * leaves tsText "" on the fast path (no time filter needs it).
  */
-export function validateLine(buf: Uint8Array, start: number, end: number, opts: { withNaras?: boolean } = {}): LineCheck {
-  const bytes = buf.subarray(start, end);
-  if (!isUtf8(bytes)) return { ok: false, reason: "not valid UTF-8 (a damaged file, or not a backup)" };
+export function validateLine(buf: Uint8Array, start: number, end: number, opts: { withNaras?: boolean; withoutTs?: boolean } = {}): LineCheck {
   if (!opts.withNaras) {
-    try {
-      const fast = fastCheck(buf, start, end);
-      if (fast) return { ok: true, id: fast.id, tsText: fast.tsText, svc: fast.svc, signed: fast.signed, naras: NO_NARAS, plain: true };
-    } catch (err) {
-      if (!(err instanceof ScanError)) throw err;
+    // An answer of the fast check also proves the line valid UTF-8.
+    const fast = fastCheck(buf, start, end, opts.withoutTs !== true);
+    if (fast) {
+      return { ok: true, id: fast.id, tsText: fast.tsText, svc: fast.svc, signed: fast.signed, naras: NO_NARAS, plain: true, idS: fast.idS, idE: fast.idE };
     }
   }
+  const bytes = buf.subarray(start, end);
+  if (!isUtf8(bytes)) return { ok: false, reason: "not valid UTF-8 (a damaged file, or not a backup)" };
   return slowCheck(decoder.decode(bytes), opts.withNaras === true);
 }
 
@@ -101,6 +104,8 @@ export function slowCheck(text: string, withNaras: boolean): LineCheck {
     signed: Boolean(ev.emitter) && Boolean(ev.sig),
     naras: withNaras ? naraNames(ev.emitter, ev.emitterId, ev.payload) : NO_NARAS,
     plain: false,
+    idS: -1,
+    idE: -1,
   };
 }
 

@@ -3,17 +3,23 @@
  * re-encoded: ts stays exact, escapes and field order stay as the peer wrote
  * them), and signed with the target's soul just before sending.
  */
-import { signImport } from "../mesh/auth.ts";
 import type { Identity } from "../identity/soul.ts";
 
 const enc = new TextEncoder();
 const HEAD = enc.encode('{"events":[');
 
-/** One batch being filled: the raw events joined by commas, and their ids in order. */
+/**
+ * One batch being filled: the raw events joined by commas, and their IDs in
+ * order, as the UTF-8 bytes the batch signature covers (no string per ID).
+ */
 export class Batch {
   #buf: Uint8Array;
   #len: number;
-  readonly ids: string[] = [];
+  #count = 0;
+  /** The IDs back to back, and where each ends. */
+  #idBytes = new Uint8Array(64 * 1024);
+  #idLen = 0;
+  #idEnds: number[] = [];
   /** Per service, for dry-run reports and progress. */
   readonly services = new Map<string, number>();
 
@@ -24,7 +30,13 @@ export class Batch {
   }
 
   get count(): number {
-    return this.ids.length;
+    return this.#count;
+  }
+
+  /** The IDs in order (tests, messages). */
+  get ids(): string[] {
+    const dec = new TextDecoder();
+    return this.#idEnds.map((e, k) => dec.decode(this.#idBytes.subarray(k === 0 ? 0 : this.#idEnds[k - 1]!, e)));
   }
 
   /** Bytes of the events part so far. */
@@ -32,14 +44,47 @@ export class Batch {
     return this.#len - HEAD.length;
   }
 
-  /** Appends one event's raw JSON bytes (copied: `buf` may be reused by the reader). */
+  /** Appends one event's raw JSON bytes (copied: `buf` may be reused by the reader) and its ID. */
   add(buf: Uint8Array, start: number, end: number, id: string, svc: string): void {
+    const bytes = enc.encode(id);
+    this.#event(buf, start, end, svc);
+    this.#id(bytes, 0, bytes.length);
+  }
+
+  /** `add` for an event whose ID is the plain ASCII buf[idS, idE) of its own line. */
+  addLine(buf: Uint8Array, start: number, end: number, idS: number, idE: number, svc: string): void {
+    this.#event(buf, start, end, svc);
+    this.#id(buf, idS, idE);
+  }
+
+  #event(buf: Uint8Array, start: number, end: number, svc: string): void {
     this.#reserve(end - start + 1);
-    if (this.ids.length > 0) this.#buf[this.#len++] = 0x2c; // ,
-    this.#buf.set(buf.subarray(start, end), this.#len);
+    if (this.#count > 0) this.#buf[this.#len++] = 0x2c; // ,
+    // Buffer's copy takes the range itself: no view made per event.
+    if (Buffer.isBuffer(buf)) buf.copy(this.#buf, this.#len, start, end);
+    else this.#buf.set(buf.subarray(start, end), this.#len);
     this.#len += end - start;
-    this.ids.push(id);
+    this.#count++;
     this.services.set(svc, (this.services.get(svc) ?? 0) + 1);
+  }
+
+  #id(buf: Uint8Array, s: number, e: number): void {
+    const need = this.#idLen + e - s;
+    if (need > this.#idBytes.length) {
+      const next = new Uint8Array(Math.max(need, this.#idBytes.length * 2));
+      next.set(this.#idBytes.subarray(0, this.#idLen));
+      this.#idBytes = next;
+    }
+    const out = this.#idBytes;
+    let n = this.#idLen;
+    for (let k = s; k < e; k++) out[n++] = buf[k]!;
+    this.#idLen = n;
+    this.#idEnds.push(n);
+  }
+
+  /** sha256(ts + ":" + the IDs joined): what the import signature signs (mesh/auth.ts importPreimage, as bytes). */
+  preimageHash(tsSeconds: number): Uint8Array {
+    return new Bun.CryptoHasher("sha256").update(`${tsSeconds}:`).update(this.#idBytes.subarray(0, this.#idLen)).digest() as Uint8Array;
   }
 
   /**
@@ -48,7 +93,7 @@ export class Batch {
    * body is a view, valid until the next body(), add() or reset().
    */
   body(tsSeconds: number, sig: string): Uint8Array {
-    if (this.ids.length === 0) return buildBody(new Uint8Array(0), 0, tsSeconds, sig);
+    if (this.#count === 0) return buildBody(new Uint8Array(0), 0, tsSeconds, sig);
     if (!Number.isSafeInteger(tsSeconds)) throw new RangeError(`import ts must be an integer, got ${tsSeconds}`);
     const tail = enc.encode(`],"ts":${tsSeconds},"sig":"${sig}"}`);
     this.#reserve(tail.length);
@@ -59,7 +104,9 @@ export class Batch {
   /** Empties the batch, keeping its buffer for the next one. */
   reset(): void {
     this.#len = HEAD.length;
-    this.ids.length = 0;
+    this.#count = 0;
+    this.#idLen = 0;
+    this.#idEnds.length = 0;
     this.services.clear();
   }
 
@@ -107,10 +154,10 @@ export type SignedBody = { body: Uint8Array; ts: number; sig: string };
 
 /**
  * Signs the batch now: ts = the current Unix second (of `nowMs`), sig over
- * `ts + ":" + concat(ids)`. Call it once per attempt, right before sending.
+ * sha256(`ts + ":" + concat(ids)`), as signImport (mesh/auth.ts). Call it once per attempt, right before sending.
  */
 export function signBatch(batch: Batch, identity: Identity, nowMs: number = Date.now()): SignedBody {
   const ts = Math.floor(nowMs / 1000);
-  const sig = signImport(identity, ts, batch.ids);
+  const sig = identity.sign(batch.preimageHash(ts));
   return { body: batch.body(ts, sig), ts, sig };
 }

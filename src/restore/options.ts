@@ -18,6 +18,8 @@ export const BACKOFF_MS = 500;
 export const MAX_BACKOFF_MS = 30_000;
 /** Plain files at least this big are checked on two threads (pass 1). */
 export const PARALLEL_CHECK_BYTES = 16 << 20;
+/** Plain inputs up to this much in all are held in memory from pass 1 to the send passes (read once). */
+export const HOLD_BYTES = 64 << 20;
 
 export type RestoreOptions = {
   /** Files to read; "-" (or none at all) is stdin. */
@@ -28,6 +30,8 @@ export type RestoreOptions = {
   batchSize: number;
   /** Plain files at least this big are checked on two threads (default PARALLEL_CHECK_BYTES; tests lower it). */
   parallelCheckBytes?: number;
+  /** Bytes of plain inputs held in memory from pass 1 to the send passes (default HOLD_BYTES; 0: read each pass). */
+  holdBytes?: number;
   /** Batches sent at once (default 1: the next is prepared while one is with the nara). */
   inFlight?: number;
   /** Per request (each attempt). */

@@ -105,7 +105,7 @@ export async function checkRange(job: CheckJob, post: (m: FromChecker) => Promis
     }),
   );
   const lines = await forEachLine(counted, async (buf, s, e, line) => {
-    const v = validateLine(buf, s, e);
+    const v = validateLine(buf, s, e, { withoutTs: !job.withTs });
     if (!v.ok) chunk.invalid.push({ line, reason: v.reason });
     else {
       let code = svcCodes.get(v.svc);

@@ -13,12 +13,16 @@ import { lineCrc, LineHashes } from "../events/linecheck.ts";
 import { bomLength, validateLine } from "../events/validate.ts";
 import { interrupted, invalidInputError } from "./diagnose.ts";
 import { matches } from "./filter.ts";
-import { PARALLEL_CHECK_BYTES, type RestoreOptions } from "./options.ts";
+import { forEachHeldLine, holdInput, LineSpans } from "./held.ts";
+import { HOLD_BYTES, PARALLEL_CHECK_BYTES, type RestoreOptions } from "./options.ts";
 import { recordOf, startChecker, type CheckedLine } from "./parallel.ts";
 import { plainSplit, readLines, type Source } from "./sources.ts";
 import type { InputReport, RestoreHooks, RestoreSummary } from "./summary.ts";
 
 export const HEY_THERE = "hey-there";
+
+/** Where a checked line is: its span (kept for a held input) and, lazily, its CRC (kept otherwise). */
+type Where = { s: number; e: number; crc: () => number; idS: number; idE: number; svc: string };
 
 /** What pass 1 keeps, per source, for the send passes: which lines are sent and what they were. */
 export type Selection = {
@@ -26,8 +30,12 @@ export type Selection = {
   bits: LineBits[];
   /** The selected hey-there lines (sent in pass 2; pass 3 sends bits minus these). */
   heyBits: LineBits[];
-  /** Per selected line: its CRC-32 (what the send passes trust). */
+  /** Per selected line: its CRC-32 (what the send passes trust), for an input read again. */
   crcs: LineHashes[];
+  /** Per selected line of a held input (sources.ts, held.ts): where its bytes are. */
+  spans: (LineSpans | undefined)[];
+  /** The last selected line. */
+  lastLine: number[];
   /** The selected lines the fast check answered (their leading fields can be read again without validating). */
   plain: LineBits[];
   /** The last selected hey-there line (pass 2 reads no further). */
@@ -49,12 +57,23 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
   const index = new IdIndex(Math.min(sources.reduce((n, src) => n + src.size, 0) / 256, 1 << 20));
   const bits = sources.map(() => new LineBits());
   const heyBits = sources.map(() => new LineBits());
+  let holdLeft = opts.holdBytes ?? HOLD_BYTES;
+  for (const src of sources) {
+    src.held = holdLeft > 0 ? holdInput(src.path, holdLeft) : undefined;
+    holdLeft -= src.held?.length ?? 0;
+  }
   const crcs = sources.map(() => new LineHashes());
+  const spans = sources.map((src) => (src.held ? new LineSpans() : undefined));
+  const lastLine = sources.map(() => 0);
   const plain = sources.map(() => new LineBits());
-  const keep = (i: number, line: number, crc: number, isPlain: boolean) => {
+  /** A line is kept: by its span when held, else by its CRC. */
+  const keep = (i: number, line: number, at: Where, isPlain: boolean) => {
     bits[i]!.set(line, true);
-    crcs[i]!.set(line, crc);
+    const sp = spans[i];
+    if (sp) sp.set(line, at.s, at.e, at.idS, at.idE, at.svc);
+    else crcs[i]!.set(line, at.crc());
     if (isPlain) plain[i]!.set(line, true);
+    if (line > lastLine[i]!) lastLine[i] = line;
   };
   const services = new Map<string, number>();
   const lastHeyThere = sources.map(() => 0);
@@ -68,14 +87,14 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
     const report: InputReport = { name: src.name, lines: 0, valid: 0, invalid: 0 };
     summary.inputs.push(report);
     /** Takes one checked line in, in file order: dedup (a signed copy beats an unsigned one, else the first wins) and filters. */
-    const accept = (line: number, v: CheckedLine, crc: () => number) => {
+    const accept = (line: number, v: CheckedLine, at: Where) => {
       report.valid++;
       const selected = matches(filter, v);
       const old = index.get(v.id);
       if (old === undefined) {
         index.set(v.id, { input: i, line, signed: v.signed, selected });
         if (selected) {
-          keep(i, line, crc(), v.plain);
+          keep(i, line, at, v.plain);
           services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
           if (v.svc === HEY_THERE) {
             heyBits[i]!.set(line, true);
@@ -94,7 +113,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
       }
       index.set(v.id, { input: i, line, signed: true, selected });
       if (selected) {
-        keep(i, line, crc(), v.plain);
+        keep(i, line, at, v.plain);
         services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
         if (v.svc === HEY_THERE) {
           heyBits[i]!.set(line, true);
@@ -107,7 +126,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
       hooks.onInvalid?.({ input: src.name, line, reason });
     };
     // A large plain file: its second half is checked by a worker meanwhile (parallel.ts).
-    const split = !withNaras && src.size >= (opts.parallelCheckBytes ?? PARALLEL_CHECK_BYTES) ? await plainSplit(src) : undefined;
+    const split = !withNaras && !src.held && src.size >= (opts.parallelCheckBytes ?? PARALLEL_CHECK_BYTES) ? await plainSplit(src) : undefined;
     let nearLines = 0;
     let farBytes = 0;
     const checker =
@@ -121,34 +140,42 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
               const line = nearLines + c.line[k]!;
               while (bad < c.invalid.length && c.invalid[bad]!.line < c.line[k]!) invalid(nearLines + c.invalid[bad]!.line, c.invalid[bad++]!.reason);
               const v = recordOf(c, k);
-              accept(line, v, () => v.crc);
+              accept(line, v, { s: 0, e: 0, crc: () => v.crc, idS: -1, idE: -1, svc: "" });
             }
             while (bad < c.invalid.length) invalid(nearLines + c.invalid[bad]!.line, c.invalid[bad++]!.reason);
             report.lines += c.count + c.invalid.length;
             linesRead += c.count + c.invalid.length;
             hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
           });
+    const where: Where & { buf: Uint8Array } = { s: 0, e: 0, buf: new Uint8Array(0), crc: () => lineCrc(where.buf, where.s, where.e), idS: -1, idE: -1, svc: "" };
+    const withoutTs = filter.since === undefined && filter.until === undefined;
+    const bytesBefore = bytesRead;
+    const visit = (buf: Uint8Array, s: number, e: number, line: number) => {
+      report.lines++;
+      if (++linesRead % 16384 === 0) {
+        if (src.held) bytesRead = bytesBefore + s;
+        hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
+      }
+      if (line === 1) s += bomLength(buf, s, e);
+      const v = validateLine(buf, s, e, { withNaras, withoutTs });
+      if (!v.ok) return invalid(line, v.reason);
+      where.buf = buf;
+      where.s = s;
+      where.e = e;
+      where.idS = v.idS;
+      where.idE = v.idE;
+      where.svc = v.svc;
+      accept(line, v, where);
+    };
+    const onLong = (line: number, bytes: number) => {
+      report.lines++;
+      invalid(line, longLineReason(bytes, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES));
+    };
     try {
-      nearLines = await readLines(
-        src,
-        opts,
-        (buf, s, e, line) => {
-          report.lines++;
-          if (++linesRead % 16384 === 0) hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
-          if (line === 1) s += bomLength(buf, s, e);
-          const v = validateLine(buf, s, e, { withNaras });
-          if (!v.ok) return invalid(line, v.reason);
-          accept(line, v, () => lineCrc(buf, s, e));
-        },
-        (n) => {
-          bytesRead += n;
-        },
-        split,
-        (line, bytes) => {
-          report.lines++;
-          invalid(line, longLineReason(bytes, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES));
-        },
-      );
+      nearLines = src.held
+        ? await forEachHeldLine(src.held, 0, split ?? src.held.length, visit, { maxLineBytes: opts.maxLineBytes, onLong, stop: () => opts.signal?.aborted === true })
+        : await readLines(src, opts, visit, (n) => (bytesRead += n), split, onLong);
+      if (src.held) bytesRead = bytesBefore + (split ?? src.held.length);
       if (checker && !opts.signal?.aborted) await checker.ready();
     } catch (err) {
       throw err instanceof NaraError ? err : new NaraError(`cannot read ${src.name}`, { cause: err, exitCode: ExitCode.internal });
@@ -193,7 +220,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
     services: planServices,
   });
   if (summary.toSend === 0) return undefined;
-  return { bits, heyBits, crcs, plain, lastHeyThere, total: selectedTotal, heyThere: heyThereTotal };
+  return { bits, heyBits, crcs, spans, lastLine, plain, lastHeyThere, total: selectedTotal, heyThere: heyThereTotal };
 }
 
 /** Service counts of the send order (hey-there first) once the first `skip` events are left out. */

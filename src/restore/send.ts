@@ -6,7 +6,7 @@
  * (pipeline.ts): the next batch is read and encoded while the current one is
  * with the nara; each is signed and retried in import.ts.
  */
-import { leadingFields, lineCrc } from "../events/linecheck.ts";
+import { leadingSpans, lineCrc, type LeadingSpans } from "../events/linecheck.ts";
 import { bomLength, validateLine } from "../events/validate.ts";
 import { Batch, signBatch } from "./batch.ts";
 import { batchFailure, changedError, countChangedError, interrupted } from "./diagnose.ts";
@@ -20,7 +20,7 @@ import type { RestoreHooks, RestoreSummary } from "./summary.ts";
 /** Sends what pass 1 selected, into `summary` (a failure or an interruption included). */
 export async function sendSelected(sources: Source[], sel: Selection, opts: RestoreOptions, hooks: RestoreHooks, summary: RestoreSummary): Promise<void> {
   const skip = opts.skip ?? 0;
-  const { bits, heyBits, crcs, plain, lastHeyThere } = sel;
+  const { bits, heyBits, crcs, spans, lastLine, plain, lastHeyThere } = sel;
   let position = 0; // in send order, --skip included
   let batch = new Batch();
   /** Batches whose request is over, emptied for reuse: at most in-flight + 1 buffers, each allocated once. */
@@ -103,6 +103,27 @@ export async function sendSelected(sources: Source[], sel: Selection, opts: Rest
     if (!opts.signal?.aborted) inFlight.start(() => send(current, index));
   };
 
+  const lead: LeadingSpans = { idS: 0, idE: 0, svc: "" };
+  /**
+   * Adds a line pass 1 checked to the batch: by its leading bytes when it
+   * was plain (no strings made), else validated again. Returns its service.
+   */
+  const take = (buf: Uint8Array, s: number, e: number, isPlain: boolean, name: string, line: number): string => {
+    if (isPlain && leadingSpans(buf, s, e, lead)) {
+      batch.addLine(buf, s, e, lead.idS, lead.idE, lead.svc);
+      return lead.svc;
+    }
+    const v = validateLine(buf, s, e);
+    if (!v.ok) throw changedError(name, line);
+    batch.add(buf, s, e, v.id, v.svc);
+    return v.svc;
+  };
+  const serviceOf = (buf: Uint8Array, s: number, e: number, isPlain: boolean): string | undefined => {
+    if (isPlain && leadingSpans(buf, s, e, lead)) return lead.svc;
+    const v = validateLine(buf, s, e);
+    return v.ok ? v.svc : undefined;
+  };
+
   /** Pass 2 (heyThere) sends the lines of heyBits; pass 3 those of bits that are not in heyBits. */
   const sendPass = async (heyThere: boolean): Promise<void> => {
     for (let i = 0; i < sources.length && !stopped; i++) {
@@ -112,6 +133,33 @@ export async function sendSelected(sources: Source[], sel: Selection, opts: Rest
       const crc = crcs[i]!;
       const isPlain = plain[i]!;
       if ((heyThere ? hey.count : b.count - hey.count) === 0) continue;
+      const held = src.held;
+      const sp = spans[i];
+      if (held && sp) {
+        // Held bytes are the ones pass 1 checked: cut out in place, nothing read again.
+        const until = heyThere ? lastHeyThere[i]! : lastLine[i]!;
+        try {
+          for (let line = 1; line <= until; line++) {
+            if (!b.has(line) || hey.has(line) !== heyThere) continue;
+            if (opts.signal?.aborted) break;
+            const s = sp.start(line);
+            const e = sp.end(line);
+            if (++position <= skip) continue;
+            const idS = sp.idStart(line);
+            if (idS >= 0) batch.addLine(held, s, e, idS, sp.idEnd(line), sp.svc(line));
+            else take(held, s, e, isPlain.has(line), src.name, line);
+            if (batch.count >= opts.batchSize) {
+              await flush();
+              // The held bytes count as heap for the collector's pacing: it would let garbage grow by as much again.
+              Bun.gc(false);
+            }
+          }
+        } catch (err) {
+          if (!(err instanceof StopReading)) throw err;
+        }
+        if (opts.signal?.aborted) return;
+        continue;
+      }
       const until = heyThere ? lastHeyThere[i]! : Infinity;
       await readLines(src, opts, async (buf, s, e, line) => {
         if (line > until) throw new StopReading();
@@ -119,15 +167,11 @@ export async function sendSelected(sources: Source[], sel: Selection, opts: Rest
         if (line === 1) s += bomLength(buf, s, e);
         // The bytes pass 1 validated (same CRC): their ID and service, without checking them again.
         if (lineCrc(buf, s, e) !== crc.get(line)) throw changedError(src.name, line);
-        let lead = isPlain.has(line) ? leadingFields(buf, s, e) : null;
-        if (lead === null) {
-          const v = validateLine(buf, s, e);
-          if (!v.ok) throw changedError(src.name, line);
-          lead = v;
+        if (++position <= skip) {
+          if ((serviceOf(buf, s, e, isPlain.has(line)) === HEY_THERE) !== heyThere) throw changedError(src.name, line);
+          return;
         }
-        if ((lead.svc === HEY_THERE) !== heyThere) throw changedError(src.name, line);
-        if (++position <= skip) return;
-        batch.add(buf, s, e, lead.id, lead.svc);
+        if ((take(buf, s, e, isPlain.has(line), src.name, line) === HEY_THERE) !== heyThere) throw changedError(src.name, line);
         if (batch.count >= opts.batchSize) await flush();
       });
       if (opts.signal?.aborted) return;

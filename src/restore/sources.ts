@@ -17,7 +17,14 @@ import { splitPoint } from "./parallel.ts";
 /** Thrown inside a line visitor to stop reading an input early. */
 export class StopReading extends Error {}
 
-export type Source = { name: string; path: string; size: number; cleanup?: () => void };
+export type Source = {
+  name: string;
+  path: string;
+  size: number;
+  cleanup?: () => void;
+  /** Its bytes, when pass 1 holds them for the send passes (held.ts). */
+  held?: Uint8Array;
+};
 
 /** An input as a source: "-" is stdin. */
 export async function openSource(path: string, opts: RestoreOptions): Promise<Source> {
