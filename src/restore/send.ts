@@ -148,11 +148,7 @@ export async function sendSelected(sources: Source[], sel: Selection, opts: Rest
             const idS = sp.idStart(line);
             if (idS >= 0) batch.addLine(held, s, e, idS, sp.idEnd(line), sp.svc(line));
             else take(held, s, e, isPlain.has(line), src.name, line);
-            if (batch.count >= opts.batchSize) {
-              await flush();
-              // The held bytes count as heap for the collector's pacing: it would let garbage grow by as much again.
-              Bun.gc(false);
-            }
+            if (batch.count >= opts.batchSize) await flush();
           }
         } catch (err) {
           if (!(err instanceof StopReading)) throw err;
