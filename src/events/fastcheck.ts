@@ -17,7 +17,7 @@
  * past 64) returns null and the caller asks parseEvent, which also words
  * the error.
  */
-import { ScanError } from "./jsonskip.ts";
+import { BS, COLON, COMMA, LBRACE, LBRACK, Q, RBRACE, RBRACK, ScanError } from "./jsonskip.ts";
 import { any, FALLBACK, float, integer, lineEnd, literal, MAX_DEPTH, str, ws } from "./jsonwalk.ts";
 import { SYNC_EVENT, type GoField, type GoStruct } from "./schema.ts";
 import { KNOWN_SERVICES, PAYLOAD_KEY } from "./id.ts";
@@ -34,14 +34,6 @@ export type FastEvent = {
   idE: number;
 };
 
-const Q = 0x22;
-const BS = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACK = 0x5b;
-const RBRACK = 0x5d;
 
 // Field kinds, as small integers for the walker's switch.
 const STRING = 0;

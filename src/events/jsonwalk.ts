@@ -6,14 +6,8 @@
  * throws FALLBACK (the line is left to the reference check).
  */
 
-const Q = 0x22;
-const BS = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACK = 0x5b;
-const RBRACK = 0x5d;
+import { BS, COLON, COMMA, LBRACE, LBRACK, Q, RBRACE, RBRACK } from "./jsonskip.ts";
+
 /** Deeper values are left to the reference check. */
 export const MAX_DEPTH = 64;
 
