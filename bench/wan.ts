@@ -74,19 +74,23 @@ for (const key of keys) {
   const largest = mesh.peers.reduce((a, p) => (p.events > a.events ? p : a));
   const critical = ((oneCursorPages(largest.events) + 1) * c.rtt) / 1000;
   const linkFloor = c.bandwidth ? largest.bytes / c.bandwidth : undefined;
-  // One run not counted: the mesh process's JIT and page caches warm, so that no client's first round pays for them.
-  run("ours", mesh);
   const ours: Run[] = [];
   const go: Run[] = [];
   const before: Run[] = [];
-  for (let r = 0; r < rounds; r++) {
-    for (const which of base ? (["ours", "go", "before"] as const) : (["ours", "go"] as const)) {
-      const res = run(which, mesh);
-      (which === "ours" ? ours : which === "go" ? go : before).push(res);
-      log(`  ${which}: ${fmt(res.seconds)} s wall, ${fmt(res.cpuSeconds)} CPU-s, ${res.maxRssMiB} MiB peak RSS`);
+  try {
+    // One run not counted: the mesh process's JIT and page caches warm, so that no client's first round pays for them.
+    run("ours", mesh);
+    for (let r = 0; r < rounds; r++) {
+      for (const which of base ? (["ours", "go", "before"] as const) : (["ours", "go"] as const)) {
+        const res = run(which, mesh);
+        (which === "ours" ? ours : which === "go" ? go : before).push(res);
+        log(`  ${which}: ${fmt(res.seconds)} s wall, ${fmt(res.cpuSeconds)} CPU-s, ${res.maxRssMiB} MiB peak RSS`);
+      }
     }
+  } finally {
+    // A client that fails must not leave the mesh process (and the pipe a caller reads) behind.
+    mesh.stop();
   }
-  mesh.stop();
   const w = median(ours.map((r) => r.seconds));
   const g = median(go.map((r) => r.seconds));
   const correct = ours.every((r) => r.sha256 === mesh.expectedSha256 && r.written === mesh.unique);
