@@ -34,7 +34,6 @@ export type FastEvent = {
   idE: number;
 };
 
-
 // Field kinds, as small integers for the walker's switch.
 const STRING = 0;
 const INT = 1;
