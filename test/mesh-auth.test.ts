@@ -8,6 +8,7 @@ import {
   requestMessage,
   responseMessage,
   signImport,
+  signImportJoined,
   signRequest,
   signResponse,
   signSyncBody,
@@ -247,6 +248,7 @@ describe("import signatures (import_auth.json)", () => {
       const id = identity(v.signer_name);
       expect(id.publicKey).toBe(v.public_key);
       expect(signImport(id, v.ts, v.event_ids)).toBe(v.signature);
+      expect(signImportJoined(id, v.ts, utf8(v.event_ids.join("")))).toBe(v.signature);
       expect(edVerify(v.signature, sha256(v.preimage), v.public_key)).toBe(true);
     });
 

@@ -17,7 +17,7 @@
  * past 64) returns null and the caller asks parseEvent, which also words
  * the error.
  */
-import { BS, COLON, COMMA, LBRACE, LBRACK, Q, RBRACE, RBRACK, ScanError } from "./jsonskip.ts";
+import { BS, COLON, COMMA, LBRACE, LBRACK, Q, RBRACE, RBRACK } from "./jsonskip.ts";
 import { any, FALLBACK, float, integer, lineEnd, literal, MAX_DEPTH, str, ws } from "./jsonwalk.ts";
 import { SYNC_EVENT, type GoField, type GoStruct } from "./schema.ts";
 import { KNOWN_SERVICES, PAYLOAD_KEY } from "./id.ts";
@@ -249,13 +249,11 @@ export function fastCheck(buf: Uint8Array, start: number, end: number, withTs = 
   const key = PAYLOAD_KEY[svc];
   if (key !== undefined && !(payloadSeen & (1 << TOP_BIT[key]!))) return null;
   if (key === undefined && KNOWN_SERVICES.has(svc)) return null;
-  const id = text(buf, idS, idE);
+  const ascii = plainAscii(buf, idS, idE);
+  const id = ascii ? latin1Text(buf, idS, idE) : text(buf, idS, idE);
   if (id === "") return null;
   let tsText = withTs ? latin1Text(buf, tsS, tsE) : ""; // digits and "-": ASCII
   if (tsText === "-0") tsText = "0";
-  let unescaped = true;
-  for (let k = idS; k < idE && unescaped; k++) unescaped = buf[k] !== BS;
+  const unescaped = ascii || buf.subarray(idS, idE).indexOf(BS) < 0;
   return { id, tsText, svc, signed: emitterLen > 0 && sigLen > 0, idS: unescaped ? idS : -1, idE: unescaped ? idE : -1 };
 }
-
-export { ScanError };

@@ -60,19 +60,11 @@ function plainString(buf: Uint8Array, i: number, end: number): number {
 export type LeadingSpans = { idS: number; idE: number; svc: string };
 
 /**
- * The ID and service of a line in Go's field order, read from its first
- * bytes; null when it does not start `{"id":"…","ts":…,"svc":"…"` with
- * plain strings. Only meaningful for a line the full check found plain:
- * then no later key can override these.
+ * Where the ID of a line is and its service, in Go's field order, read from
+ * its first bytes into `out` (no string made for the ID); false when it does
+ * not start `{"id":"…","ts":…,"svc":"…"` with plain strings. Only meaningful
+ * for a line the full check found plain: then no later key can override these.
  */
-export function leadingFields(buf: Uint8Array, start: number, end: number): { id: string; svc: string } | null {
-  if (!leadingSpans(buf, start, end, spans)) return null;
-  return { id: latin1Text(buf, spans.idS, spans.idE), svc: spans.svc };
-}
-
-const spans: LeadingSpans = { idS: 0, idE: 0, svc: "" };
-
-/** leadingFields without making the ID a string: its span (plain ASCII) goes into `out`; false when not found. */
 export function leadingSpans(buf: Uint8Array, start: number, end: number, out: LeadingSpans): boolean {
   if (!at(buf, start, ID_KEY)) return false;
   const idS = start + ID_KEY.length;

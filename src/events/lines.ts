@@ -342,13 +342,15 @@ export async function forEachLine(
 
 /** `visit` for the line `r` is at, unless it is blank; without a trailing "\r". */
 function visitLine(r: LineReader, visit: LineVisitor): void | Promise<void> {
-  const buf = r.buf;
-  const s = r.start;
-  let e = r.end;
+  return visitNonBlank(r.buf, r.start, r.end, r.lineNo, visit);
+}
+
+/** `visit` for the line buf[s, e) without a trailing "\r", unless it is blank (spaces and tabs only). */
+function visitNonBlank<R>(buf: Uint8Array, s: number, e: number, lineNo: number, visit: (buf: Uint8Array, start: number, end: number, lineNo: number) => R): R | undefined {
   if (e > s && buf[e - 1] === 0x0d) e--;
   let k = s;
   while (k < e && (buf[k] === 0x20 || buf[k] === 0x09)) k++;
-  return k < e ? visit(buf, s, e, r.lineNo) : undefined;
+  return k < e ? visit(buf, s, e, lineNo) : undefined;
 }
 
 /**
@@ -373,13 +375,7 @@ export function forEachLineIn(
     if (nl === -1 || nl > to) nl = to;
     lineNo++;
     if (nl - s > max) opts.onLong?.(lineNo, nl - s);
-    else {
-      let e = nl;
-      if (e > s && buf[e - 1] === 0x0d) e--;
-      let k = s;
-      while (k < e && (buf[k] === 0x20 || buf[k] === 0x09)) k++;
-      if (k < e) visit(buf, s, e, lineNo);
-    }
+    else visitNonBlank(buf, s, nl, lineNo, visit);
     s = nl + 1;
   }
   return lineNo - ((opts.firstLine ?? 1) - 1);

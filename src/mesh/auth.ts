@@ -92,3 +92,7 @@ export const importPreimage = (tsSeconds: number | string, ids: readonly string[
 
 export const signImport = (id: Identity, tsSeconds: number, ids: readonly string[]): string =>
   id.sign(sha256(importPreimage(tsSeconds, ids)));
+
+/** signImport for IDs already joined as their UTF-8 bytes (a restore batch keeps them so): the same preimage. */
+export const signImportJoined = (id: Identity, tsSeconds: number, joinedIds: Uint8Array): string =>
+  id.sign(sha256(Buffer.concat([utf8(`${tsSeconds}:`), joinedIds])));

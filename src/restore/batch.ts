@@ -4,6 +4,7 @@
  * them), and signed with the target's soul just before sending.
  */
 import type { Identity } from "../identity/soul.ts";
+import { signImportJoined } from "../mesh/auth.ts";
 
 const enc = new TextEncoder();
 const HEAD = enc.encode('{"events":[');
@@ -31,12 +32,6 @@ export class Batch {
 
   get count(): number {
     return this.#count;
-  }
-
-  /** The IDs in order (tests, messages). */
-  get ids(): string[] {
-    const dec = new TextDecoder();
-    return this.#idEnds.map((e, k) => dec.decode(this.#idBytes.subarray(k === 0 ? 0 : this.#idEnds[k - 1]!, e)));
   }
 
   /** Bytes of the events part so far. */
@@ -82,9 +77,9 @@ export class Batch {
     this.#idEnds.push(n);
   }
 
-  /** sha256(ts + ":" + the IDs joined): what the import signature signs (mesh/auth.ts importPreimage, as bytes). */
-  preimageHash(tsSeconds: number): Uint8Array {
-    return new Bun.CryptoHasher("sha256").update(`${tsSeconds}:`).update(this.#idBytes.subarray(0, this.#idLen)).digest() as Uint8Array;
+  /** The IDs joined, as the import signature covers them (a view, valid until the next add or reset). */
+  get joinedIds(): Uint8Array {
+    return this.#idBytes.subarray(0, this.#idLen);
   }
 
   /**
@@ -154,10 +149,10 @@ export type SignedBody = { body: Uint8Array; ts: number; sig: string };
 
 /**
  * Signs the batch now: ts = the current Unix second (of `nowMs`), sig over
- * sha256(`ts + ":" + concat(ids)`), as signImport (mesh/auth.ts). Call it once per attempt, right before sending.
+ * `ts + ":" + concat(ids)` (mesh/auth.ts). Call it once per attempt, right before sending.
  */
 export function signBatch(batch: Batch, identity: Identity, nowMs: number = Date.now()): SignedBody {
   const ts = Math.floor(nowMs / 1000);
-  const sig = identity.sign(batch.preimageHash(ts));
+  const sig = signImportJoined(identity, ts, batch.joinedIds);
   return { body: batch.body(ts, sig), ts, sig };
 }

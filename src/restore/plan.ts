@@ -176,9 +176,9 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
     };
     try {
       nearLines = src.held
-        ? await forEachHeldLine(src.held, 0, split ?? src.held.length, visit, { maxLineBytes: opts.maxLineBytes, onLong, stop: () => opts.signal?.aborted === true })
+        ? await forEachHeldLine(src.held, 0, src.held.length, visit, { maxLineBytes: opts.maxLineBytes, onLong, stop: () => opts.signal?.aborted === true })
         : await readLines(src, opts, visit, (n) => (bytesRead += n), split, onLong);
-      if (src.held) bytesRead = bytesBefore + (split ?? src.held.length);
+      if (src.held) bytesRead = bytesBefore + src.held.length;
       if (checker && !opts.signal?.aborted) await checker.ready();
     } catch (err) {
       throw err instanceof NaraError ? err : new NaraError(`cannot read ${src.name}`, { cause: err, exitCode: ExitCode.internal });
