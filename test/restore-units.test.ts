@@ -8,7 +8,7 @@ import { IdIndex, LineBits } from "../src/events/idindex.ts";
 import { displayUrl, importUrl } from "../src/restore/import.ts";
 import { backoffDelay } from "../src/io/retry.ts";
 import { countChangedError, interrupted, invalidInputError, refusalCause, refusalError } from "../src/restore/diagnose.ts";
-import { checkSendSettings } from "../src/restore/options.ts";
+import { checkSendSettings, PARALLEL_CHECK_BYTES, parallelCheckBytes } from "../src/restore/options.ts";
 import { emptySummary } from "../src/restore/summary.ts";
 import { keypairFromSoul } from "../src/identity/signer.ts";
 import { fastCheck } from "../src/events/fastcheck.ts";
@@ -448,6 +448,13 @@ describe("the send settings and the stop texts", () => {
     const timeout = fails({ batchSize: 1, timeoutMs: 0 });
     expect(timeout.message).toBe("--timeout must be more than 0");
     expect(timeout.exitCode).toBe(ExitCode.usage);
+  });
+
+  test("pass 1 takes a second thread only where a core is spare: on two, the other is the nara's", () => {
+    expect(parallelCheckBytes(1)).toBe(Infinity);
+    expect(parallelCheckBytes(2)).toBe(Infinity);
+    expect(parallelCheckBytes(3)).toBe(PARALLEL_CHECK_BYTES);
+    expect(parallelCheckBytes(16)).toBe(PARALLEL_CHECK_BYTES);
   });
 
   test("interrupted: resumable only once something was accepted", () => {

@@ -1,4 +1,5 @@
 /** What a restore is asked to do, its defaults, and the checks on them. */
+import { availableParallelism } from "node:os";
 import { usageError } from "../errors.ts";
 import type { SeedSource } from "../io/encrypt.ts";
 import type { RestoreIdentity } from "../identity/signer.ts";
@@ -16,8 +17,17 @@ export const DEFAULT_RETRIES = 5;
 /** The first wait before a retry, and the longest (io/retry.ts backs off between them). */
 export const BACKOFF_MS = 500;
 export const MAX_BACKOFF_MS = 30_000;
-/** Plain files at least this big are checked on two threads (pass 1). */
+/** Plain files at least this big are checked on two threads (pass 1), on a machine with more than two cores. */
 export const PARALLEL_CHECK_BYTES = 16 << 20;
+
+/**
+ * The size from which pass 1 checks a file on two threads. Not on two cores:
+ * there the other core is the restored nara's (a restore after a fresh install
+ * runs beside it), and the checking worker's own VM cost 0.2–0.3 CPU-s and
+ * ~30 MiB of peak RSS for 113 MiB of events while saving 0.1 s of a 22 s restore
+ * (bench/RESULTS.md, 2026-12-07).
+ */
+export const parallelCheckBytes = (cores = availableParallelism()): number => (cores > 2 ? PARALLEL_CHECK_BYTES : Infinity);
 /** Plain inputs up to this much in all are held in memory from pass 1 to the send passes (read once). */
 export const HOLD_BYTES = 64 << 20;
 
@@ -28,7 +38,7 @@ export type RestoreOptions = {
   url: string;
   signer: RestoreIdentity;
   batchSize: number;
-  /** Plain files at least this big are checked on two threads (default PARALLEL_CHECK_BYTES; tests lower it). */
+  /** Plain files at least this big are checked on two threads (default parallelCheckBytes(); tests lower it). */
   parallelCheckBytes?: number;
   /** Bytes of plain inputs held in memory from pass 1 to the send passes (default HOLD_BYTES; 0: read each pass). */
   holdBytes?: number;

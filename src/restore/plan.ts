@@ -14,7 +14,7 @@ import { bomLength, validateLine } from "../events/validate.ts";
 import { interrupted, invalidInputError } from "./diagnose.ts";
 import { matches } from "./filter.ts";
 import { forEachHeldLine, holdInput, LineSpans } from "./held.ts";
-import { HOLD_BYTES, PARALLEL_CHECK_BYTES, type RestoreOptions } from "./options.ts";
+import { HOLD_BYTES, parallelCheckBytes, type RestoreOptions } from "./options.ts";
 import { recordOf, startChecker, type CheckedLine } from "./parallel.ts";
 import { plainSplit, readLines, type Source } from "./sources.ts";
 import type { InputReport, RestoreHooks, RestoreSummary } from "./summary.ts";
@@ -128,8 +128,8 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
       report.invalid++;
       hooks.onInvalid?.({ input: src.name, line, reason });
     };
-    // A large plain file: its second half is checked by a worker meanwhile (parallel.ts).
-    const split = !withNaras && !src.held && src.size >= (opts.parallelCheckBytes ?? PARALLEL_CHECK_BYTES) ? await plainSplit(src) : undefined;
+    // A large plain file: its second half is checked by a worker meanwhile (parallel.ts), where a core is spare.
+    const split = !withNaras && !src.held && src.size >= (opts.parallelCheckBytes ?? parallelCheckBytes()) ? await plainSplit(src) : undefined;
     let nearLines = 0;
     let farBytes = 0;
     const checker =
