@@ -139,6 +139,40 @@ describe("held inputs", () => {
     expect(held.bodies).toEqual(both.bodies);
   });
 
+  test("hey-there lines of a compressed input: copied in pass 1 within their budget, else read again; the same requests", async () => {
+    const lines = trickyLines();
+    const text = `${lines.join("\n")}\n`;
+    const plain = write(text);
+    const gz = write(Bun.gzipSync(Buffer.from(text)), "jsonl.gz");
+    const common = { skipInvalid: true, maxLineBytes: 4096, skip: 5 };
+    const copied = await run({ inputs: [gz], ...common });
+    expect(copied.s.exitCode).toBe(ExitCode.ok);
+    // No room, or room for a few lines only (that input then keeps none); a plain file (read again: cheap).
+    for (const other of [
+      await run({ inputs: [gz], ...common, keepHeyThereBytes: 0 }),
+      await run({ inputs: [gz], ...common, keepHeyThereBytes: 1000 }),
+      await run({ inputs: [plain], ...common, holdBytes: 0 }),
+    ]) {
+      expect(counts(other.s)).toEqual(counts(copied.s));
+      expect(other.bodies).toEqual(copied.bodies);
+    }
+    // Which run read the file again shows when a hey-there line changes after pass 1: a copy sends the checked bytes.
+    const k = lines.findIndex((l, i) => i > 40 && l.includes('"svc":"hey-there"'));
+    const changed = text.replace(lines[k]!, lines[k]!.replace(/"ts":(\d)/, '"ts":9'));
+    const changeHey = (path: string, bytes: string | Uint8Array) => () => writeFileSync(path, bytes);
+    const fromCopies = await run({ inputs: [gz], ...common }, { onPlan: changeHey(gz, Bun.gzipSync(Buffer.from(changed))) });
+    expect(fromCopies.bodies).toEqual(copied.bodies);
+    for (const [path, opts, bytes] of [
+      [gz, { keepHeyThereBytes: 0 }, Bun.gzipSync(Buffer.from(changed))],
+      [gz, { keepHeyThereBytes: 1000 }, Bun.gzipSync(Buffer.from(changed))],
+      [plain, { holdBytes: 0 }, changed],
+    ] as const) {
+      writeFileSync(gz, Bun.gzipSync(Buffer.from(text)));
+      writeFileSync(plain, text);
+      await expect(run({ inputs: [path], ...common, ...opts }, { onPlan: changeHey(path, bytes) })).rejects.toThrow(`${path}:${k + 1} changed while restoring`);
+    }
+  });
+
   test("a held input sends the bytes it checked, even when the file changes after pass 1", async () => {
     const lines = events.map((e) => e.raw);
     const file = write(`${lines.join("\n")}\n`);

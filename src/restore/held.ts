@@ -137,3 +137,61 @@ export class LineSpans {
 }
 
 const packId = (offset: number, length: number, code: number): number => code === 0 ? 0 : (offset | (length << 8) | (code << 24)) >>> 0;
+
+/**
+ * The hey-there lines of inputs read as a stream, copied in pass 1 so that
+ * pass 2 (hey-there events first) reads no file: they are few (a few per cent
+ * of a ledger), while a pass over a compressed or encrypted file costs a whole
+ * decompression or decryption. Copies are the bytes pass 1 checked, so they
+ * need no CRC. Within `budget` bytes for all inputs together; an input whose
+ * lines do not fit (or whose lines were checked by another thread, without
+ * their bytes here) keeps none, and pass 2 reads it again as before.
+ */
+export class KeptLines {
+  readonly #inputs: (KeptInput | undefined)[];
+  #left: number;
+
+  constructor(inputs: number, budget: number) {
+    this.#inputs = Array.from({ length: inputs }, () => ({ bytes: new Uint8Array(0), length: 0, at: new Map(), spans: new Int32Array(0) }));
+    this.#left = budget;
+  }
+
+  /** Copies input i's line buf[s, e) (its ID at [idS, idE) of buf, or idS -1); false once the input keeps none. */
+  add(i: number, line: number, buf: Uint8Array | undefined, s: number, e: number, idS: number, idE: number): boolean {
+    const k = this.#inputs[i];
+    if (k === undefined) return false;
+    if (buf === undefined || e - s > this.#left) {
+      this.drop(i);
+      return false;
+    }
+    this.#left -= e - s;
+    // One buffer per input, not one per line: small copies kept among pass 1's garbage pin its pages.
+    if (k.length + (e - s) > k.bytes.length) k.bytes = grown(k.bytes, Math.max(64 << 10, 2 * (k.length + (e - s))));
+    k.bytes.set(buf.subarray(s, e), k.length);
+    const n = k.at.size;
+    if (4 * n + 4 > k.spans.length) k.spans = grown(k.spans, Math.max(1024, 2 * k.spans.length));
+    k.spans.set([k.length, k.length + (e - s), idS < 0 ? -1 : k.length + (idS - s), idS < 0 ? -1 : k.length + (idE - s)], 4 * n);
+    k.at.set(line, n);
+    k.length += e - s;
+    return true;
+  }
+
+  /** The line is not sent after all (a signed copy of its ID came later); its bytes stay counted. */
+  remove(i: number, line: number): void {
+    this.#inputs[i]?.at.delete(line);
+  }
+
+  /** Input i keeps none: pass 2 reads it. */
+  drop(i: number): void {
+    this.#left += this.#inputs[i]?.length ?? 0;
+    this.#inputs[i] = undefined;
+  }
+
+  /** Input i's kept lines, or undefined when it keeps none. */
+  of(i: number): Readonly<KeptInput> | undefined {
+    return this.#inputs[i];
+  }
+}
+
+/** Kept lines back to back in `bytes`; line number -> n, where spans[4n..4n+3] are its start, end, ID start (-1: unknown) and ID end. */
+export type KeptInput = { bytes: Uint8Array; length: number; at: Map<number, number>; spans: Int32Array };

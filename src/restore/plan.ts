@@ -13,16 +13,19 @@ import { lineCrc, LineHashes } from "../events/linecheck.ts";
 import { bomLength, validateLine } from "../events/validate.ts";
 import { interrupted, invalidInputError } from "./diagnose.ts";
 import { matches } from "./filter.ts";
-import { forEachHeldLine, holdInput, LineSpans } from "./held.ts";
-import { HOLD_BYTES, parallelCheckBytes, type RestoreOptions } from "./options.ts";
+import { forEachHeldLine, holdInput, KeptLines, LineSpans } from "./held.ts";
+import { HOLD_BYTES, KEEP_HEY_THERE_BYTES, parallelCheckBytes, type RestoreOptions } from "./options.ts";
 import { recordOf, startChecker, type CheckedLine } from "./parallel.ts";
-import { plainSplit, readLines, type Source } from "./sources.ts";
+import { isPlainFile, plainSplit, readLines, type Source } from "./sources.ts";
 import type { InputReport, RestoreHooks, RestoreSummary } from "./summary.ts";
 
 export const HEY_THERE = "hey-there";
 
-/** Where a checked line is: its span (kept for a held input) and, lazily, its CRC (kept otherwise). */
-type Where = { s: number; e: number; crc: () => number; idS: number; idE: number; svc: string };
+/**
+ * Where a checked line is: its span (kept for a held input) and, lazily, its CRC (kept otherwise);
+ * `buf` holds it, unless another thread checked it.
+ */
+type Where = { s: number; e: number; crc: () => number; idS: number; idE: number; svc: string; buf?: Uint8Array };
 
 /** What pass 1 keeps, per source, for the send passes: which lines are sent and what they were. */
 export type Selection = {
@@ -40,6 +43,8 @@ export type Selection = {
   plain: LineBits[];
   /** The last selected hey-there line (pass 2 reads no further). */
   lastHeyThere: number[];
+  /** The selected hey-there lines of inputs not held, copied (pass 2 reads an input only when it kept none). */
+  kept: KeptLines;
   /** Selected events in all, --skip included, and the hey-there ones among them. */
   total: number;
   heyThere: number;
@@ -65,6 +70,10 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
     src.held = holdAll && holdLeft > 0 ? holdInput(src.path, holdLeft) : undefined;
     holdLeft -= src.held?.length ?? 0;
   }
+  const kept = new KeptLines(sources.length, opts.keepHeyThereBytes ?? KEEP_HEY_THERE_BYTES);
+  // Only where a pass costs a decompression or decryption: a plain file is read again for 60-100 ms per 100 MiB,
+  // less than the copies' memory is worth (bench/RESULTS.md); a held input is not read again at all.
+  for (let i = 0; i < sources.length; i++) if (sources[i]!.held || (await isPlainFile(sources[i]!).catch(() => false))) kept.drop(i);
   const crcs = sources.map(() => new LineHashes());
   const spans = sources.map((src) => (src.held ? new LineSpans() : undefined));
   const lastLine = sources.map(() => 0);
@@ -102,6 +111,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
           if (v.svc === HEY_THERE) {
             heyBits[i]!.set(line, true);
             lastHeyThere[i] = line;
+            kept.add(i, line, at.buf, at.s, at.e, at.idS, at.idE);
           }
         }
         return;
@@ -112,6 +122,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
       if (old.selected) {
         bits[old.input]!.set(old.line, false);
         heyBits[old.input]!.set(old.line, false);
+        kept.remove(old.input, old.line);
         services.set(v.svc, services.get(v.svc)! - 1);
       }
       index.set(v.id, { input: i, line, signed: true, selected });
@@ -121,6 +132,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
         if (v.svc === HEY_THERE) {
           heyBits[i]!.set(line, true);
           lastHeyThere[i] = Math.max(lastHeyThere[i]!, line);
+          kept.add(i, line, at.buf, at.s, at.e, at.idS, at.idE);
         }
       }
     };
@@ -223,7 +235,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
     services: planServices,
   });
   if (summary.toSend === 0) return undefined;
-  return { bits, heyBits, crcs, spans, lastLine, plain, lastHeyThere, total: selectedTotal, heyThere: heyThereTotal };
+  return { bits, heyBits, crcs, spans, lastLine, plain, lastHeyThere, kept, total: selectedTotal, heyThere: heyThereTotal };
 }
 
 /** Service counts of the send order (hey-there first) once the first `skip` events are left out. */

@@ -1,8 +1,9 @@
 /**
- * Passes 2 and 3 of a restore: re-read the inputs for the hey-there events
- * (peers learn keys from them before checking signatures), then for
- * everything else. They trust a line whose bytes still give the CRC pass 1
- * kept (linecheck.ts) instead of validating it again. Sending is pipelined
+ * Passes 2 and 3 of a restore: the hey-there events first (peers learn keys
+ * from them before checking signatures), from the copies pass 1 kept or by
+ * reading the inputs again, then everything else. A line read again is
+ * trusted when its bytes still give the CRC pass 1 kept (linecheck.ts)
+ * instead of being validated again. Sending is pipelined
  * (pipeline.ts): the next batch is read and encoded while the current one is
  * with the nara; each is signed and retried in import.ts.
  */
@@ -20,7 +21,7 @@ import type { RestoreHooks, RestoreSummary } from "./summary.ts";
 /** Sends what pass 1 selected, into `summary` (a failure or an interruption included). */
 export async function sendSelected(sources: Source[], sel: Selection, opts: RestoreOptions, hooks: RestoreHooks, summary: RestoreSummary): Promise<void> {
   const skip = opts.skip ?? 0;
-  const { bits, heyBits, crcs, spans, lastLine, plain, lastHeyThere } = sel;
+  const { bits, heyBits, crcs, spans, lastLine, plain, lastHeyThere, kept } = sel;
   let position = 0; // in send order, --skip included
   let batch = new Batch();
   /** Batches whose request is over, emptied for reuse: at most in-flight + 1 buffers, each allocated once. */
@@ -153,6 +154,27 @@ export async function sendSelected(sources: Source[], sel: Selection, opts: Rest
         } catch (err) {
           if (!(err instanceof StopReading)) throw err;
         }
+        if (opts.signal?.aborted) return;
+        continue;
+      }
+      const copies = heyThere ? kept.of(i) : undefined;
+      if (copies) {
+        // The hey-there lines pass 1 copied: the file is not read for them.
+        try {
+          for (let line = 1; line <= lastHeyThere[i]!; line++) {
+            if (!b.has(line) || !hey.has(line)) continue;
+            if (opts.signal?.aborted) break;
+            if (++position <= skip) continue;
+            const n = 4 * copies.at.get(line)!;
+            const { bytes, spans: sp } = copies;
+            if (sp[n + 2]! >= 0) batch.addLine(bytes, sp[n]!, sp[n + 1]!, sp[n + 2]!, sp[n + 3]!, HEY_THERE);
+            else take(bytes, sp[n]!, sp[n + 1]!, isPlain.has(line), src.name, line);
+            if (batch.count >= opts.batchSize) await flush();
+          }
+        } catch (err) {
+          if (!(err instanceof StopReading)) throw err;
+        }
+        kept.drop(i);
         if (opts.signal?.aborted) return;
         continue;
       }

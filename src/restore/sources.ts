@@ -164,10 +164,15 @@ export async function readLines(
 /** Where to split a source for parallel checking: only a plain (not compressed or encrypted) file. */
 export async function plainSplit(src: Source): Promise<number | undefined> {
   try {
-    if (sniff(await Bun.file(src.path).slice(0, 8).bytes()) !== "none") return undefined;
+    if (!(await isPlainFile(src))) return undefined;
     // The main thread also takes the worker's lines in after its own: it gets the smaller part.
     return await splitPoint(src.path, src.size, 0.42);
   } catch {
     return undefined; // read it the ordinary way, which says what is wrong
   }
+}
+
+/** Is the source neither compressed nor encrypted (a pass over it costs only its reading)? */
+export async function isPlainFile(src: Source): Promise<boolean> {
+  return sniff(await Bun.file(src.path).slice(0, 8).bytes()) === "none";
 }
