@@ -139,9 +139,9 @@ export class LineSpans {
 const packId = (offset: number, length: number, code: number): number => code === 0 ? 0 : (offset | (length << 8) | (code << 24)) >>> 0;
 
 /**
- * The hey-there lines of inputs read as a stream, copied in pass 1 so that
- * pass 2 (hey-there events first) reads no file: they are few (a few per cent
- * of a ledger), while a pass over a compressed or encrypted file costs a whole
+ * The hey-there lines of compressed or encrypted inputs, copied in pass 1 so
+ * that pass 2 (hey-there events first) reads no file: they are few (a few per
+ * cent of a ledger), while a pass over such a file costs a whole
  * decompression or decryption. Copies are the bytes pass 1 checked, so they
  * need no CRC. Within `budget` bytes for all inputs together; an input whose
  * lines do not fit (or whose lines were checked by another thread, without

@@ -43,7 +43,7 @@ export type Selection = {
   plain: LineBits[];
   /** The last selected hey-there line (pass 2 reads no further). */
   lastHeyThere: number[];
-  /** The selected hey-there lines of inputs not held, copied (pass 2 reads an input only when it kept none). */
+  /** The selected hey-there lines of compressed or encrypted inputs, copied (pass 2 reads an input only when it kept none). */
   kept: KeptLines;
   /** Selected events in all, --skip included, and the hey-there ones among them. */
   total: number;
