@@ -10,6 +10,10 @@ import { backoffDelay } from "../src/io/retry.ts";
 import { countChangedError, interrupted, invalidInputError, refusalCause, refusalError } from "../src/restore/diagnose.ts";
 import { checkSendSettings, PARALLEL_CHECK_BYTES, parallelCheckBytes } from "../src/restore/options.ts";
 import { emptySummary } from "../src/restore/summary.ts";
+import { isPlainFile } from "../src/restore/sources.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { keypairFromSoul } from "../src/identity/signer.ts";
 import { fastCheck } from "../src/events/fastcheck.ts";
 import { bomLength, slowCheck, validateLine } from "../src/events/validate.ts";
@@ -455,6 +459,18 @@ describe("the send settings and the stop texts", () => {
     expect(parallelCheckBytes(2)).toBe(Infinity);
     expect(parallelCheckBytes(3)).toBe(PARALLEL_CHECK_BYTES);
     expect(parallelCheckBytes(16)).toBe(PARALLEL_CHECK_BYTES);
+  });
+
+  test("a FIFO is never peeked at to tell whether it is plain (what is read from it is gone)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nara-fifo-"));
+    try {
+      const fifo = join(dir, "in");
+      expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+      // Reading it would wait for a writer that never comes: the answer comes from its type alone.
+      expect(await isPlainFile({ name: fifo, path: fifo, size: 0 })).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("interrupted: resumable only once something was accepted", () => {

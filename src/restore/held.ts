@@ -78,7 +78,7 @@ export async function forEachHeldLine(
  * and, when pass 1 found them, where its ID's bytes are and its service
  * (the send passes then parse nothing).
  */
-export class LineSpans {
+export class LineSpans implements LinesInMemory {
   #start = new Uint32Array(1024);
   #end = new Uint32Array(1024);
   /** (ID offset in the line, 8 bits) | (ID length, 16 bits) << 8 | (service code, 8 bits) << 24; 0: not known. */
@@ -138,6 +138,16 @@ export class LineSpans {
 
 const packId = (offset: number, length: number, code: number): number => code === 0 ? 0 : (offset | (length << 8) | (code << 24)) >>> 0;
 
+/** Where the send passes find a line already in memory, in `bytes`: LineSpans over a held input, KeptInput over copies. */
+export interface LinesInMemory {
+  start(line: number): number;
+  end(line: number): number;
+  /** Where the line's ID starts, or -1 when not known (validate the line again). */
+  idStart(line: number): number;
+  idEnd(line: number): number;
+  svc(line: number): string;
+}
+
 /**
  * The hey-there lines of compressed or encrypted inputs, copied in pass 1 so
  * that pass 2 (hey-there events first) reads no file: they are few (a few per
@@ -151,34 +161,24 @@ export class KeptLines {
   readonly #inputs: (KeptInput | undefined)[];
   #left: number;
 
-  constructor(inputs: number, budget: number) {
-    this.#inputs = Array.from({ length: inputs }, () => ({ bytes: new Uint8Array(0), length: 0, at: new Map(), spans: new Int32Array(0) }));
+  /** `svc`: the service of every line kept (hey-there). */
+  constructor(inputs: number, budget: number, svc: string) {
+    this.#inputs = Array.from({ length: inputs }, () => new KeptInput(svc));
     this.#left = budget;
   }
 
-  /** Copies input i's line buf[s, e) (its ID at [idS, idE) of buf, or idS -1); false once the input keeps none. */
-  add(i: number, line: number, buf: Uint8Array | undefined, s: number, e: number, idS: number, idE: number): boolean {
+  /** Copies input i's line buf[s, e) (its ID at [idS, idE) of buf, or idS -1), unless the input keeps none. */
+  add(i: number, line: number, buf: Uint8Array | undefined, s: number, e: number, idS: number, idE: number): void {
     const k = this.#inputs[i];
-    if (k === undefined) return false;
-    if (buf === undefined || e - s > this.#left) {
-      this.drop(i);
-      return false;
-    }
+    if (k === undefined) return;
+    if (buf === undefined || e - s > this.#left) return this.drop(i);
     this.#left -= e - s;
-    // One buffer per input, not one per line: small copies kept among pass 1's garbage pin its pages.
-    if (k.length + (e - s) > k.bytes.length) k.bytes = grown(k.bytes, Math.max(64 << 10, 2 * (k.length + (e - s))));
-    k.bytes.set(buf.subarray(s, e), k.length);
-    const n = k.at.size;
-    if (4 * n + 4 > k.spans.length) k.spans = grown(k.spans, Math.max(1024, 2 * k.spans.length));
-    k.spans.set([k.length, k.length + (e - s), idS < 0 ? -1 : k.length + (idS - s), idS < 0 ? -1 : k.length + (idE - s)], 4 * n);
-    k.at.set(line, n);
-    k.length += e - s;
-    return true;
+    k.add(line, buf, s, e, idS, idE);
   }
 
   /** The line is not sent after all (a signed copy of its ID came later); its bytes stay counted. */
   remove(i: number, line: number): void {
-    this.#inputs[i]?.at.delete(line);
+    this.#inputs[i]?.remove(line);
   }
 
   /** Input i keeps none: pass 2 reads it. */
@@ -188,10 +188,53 @@ export class KeptLines {
   }
 
   /** Input i's kept lines, or undefined when it keeps none. */
-  of(i: number): Readonly<KeptInput> | undefined {
+  of(i: number): (LinesInMemory & { bytes: Uint8Array }) | undefined {
     return this.#inputs[i];
   }
 }
 
-/** Kept lines back to back in `bytes`; line number -> n, where spans[4n..4n+3] are its start, end, ID start (-1: unknown) and ID end. */
-export type KeptInput = { bytes: Uint8Array; length: number; at: Map<number, number>; spans: Int32Array };
+/** One input's kept lines back to back in one buffer (small copies kept among pass 1's garbage would pin its pages). */
+class KeptInput implements LinesInMemory {
+  bytes = new Uint8Array(0);
+  length = 0;
+  /** Line number -> n, where spans[4n..4n+3] are its start, end, ID start (-1: unknown) and ID end. */
+  readonly #at = new Map<number, number>();
+  #spans = new Int32Array(0);
+
+  constructor(private readonly service: string) {}
+
+  add(line: number, buf: Uint8Array, s: number, e: number, idS: number, idE: number): void {
+    const at = this.length;
+    if (at + (e - s) > this.bytes.length) this.bytes = grown(this.bytes, Math.max(64 << 10, 2 * (at + (e - s))));
+    this.bytes.set(buf.subarray(s, e), at);
+    const n = this.#at.size;
+    if (4 * n + 4 > this.#spans.length) this.#spans = grown(this.#spans, Math.max(1024, 2 * this.#spans.length));
+    this.#spans.set([at, at + (e - s), idS < 0 ? -1 : at + (idS - s), idS < 0 ? -1 : at + (idE - s)], 4 * n);
+    this.#at.set(line, n);
+    this.length += e - s;
+  }
+
+  remove(line: number): void {
+    this.#at.delete(line);
+  }
+
+  start(line: number): number {
+    return this.#spans[4 * this.#at.get(line)!]!;
+  }
+
+  end(line: number): number {
+    return this.#spans[4 * this.#at.get(line)! + 1]!;
+  }
+
+  idStart(line: number): number {
+    return this.#spans[4 * this.#at.get(line)! + 2]!;
+  }
+
+  idEnd(line: number): number {
+    return this.#spans[4 * this.#at.get(line)! + 3]!;
+  }
+
+  svc(): string {
+    return this.service;
+  }
+}

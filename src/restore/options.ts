@@ -30,7 +30,7 @@ export const PARALLEL_CHECK_BYTES = 16 << 20;
 export const parallelCheckBytes = (cores = availableParallelism()): number => (cores > 2 ? PARALLEL_CHECK_BYTES : Infinity);
 /** Plain inputs up to this much in all are held in memory from pass 1 to the send passes (read once). */
 export const HOLD_BYTES = 64 << 20;
-/** The hey-there lines of inputs read as a stream are copied in pass 1 up to this much in all (held.ts, KeptLines). */
+/** The hey-there lines of compressed or encrypted inputs are copied in pass 1 up to this much in all (held.ts, KeptLines). */
 export const KEEP_HEY_THERE_BYTES = 16 << 20;
 
 export type RestoreOptions = {
@@ -44,7 +44,7 @@ export type RestoreOptions = {
   parallelCheckBytes?: number;
   /** Bytes of plain inputs held in memory from pass 1 to the send passes (default HOLD_BYTES; 0: read each pass). */
   holdBytes?: number;
-  /** Bytes of hey-there lines copied in pass 1 from inputs not held (default KEEP_HEY_THERE_BYTES; 0: pass 2 reads them). */
+  /** Bytes of hey-there lines copied in pass 1 from compressed or encrypted inputs (default KEEP_HEY_THERE_BYTES; 0: pass 2 reads them). */
   keepHeyThereBytes?: number;
   /** Batches sent at once (default 1: the next is prepared while one is with the nara). */
   inFlight?: number;

@@ -70,7 +70,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
     src.held = holdAll && holdLeft > 0 ? holdInput(src.path, holdLeft) : undefined;
     holdLeft -= src.held?.length ?? 0;
   }
-  const kept = new KeptLines(sources.length, opts.keepHeyThereBytes ?? KEEP_HEY_THERE_BYTES);
+  const kept = new KeptLines(sources.length, opts.keepHeyThereBytes ?? KEEP_HEY_THERE_BYTES, HEY_THERE);
   // Only where a pass costs a decompression or decryption: a plain file is read again for 60-100 ms per 100 MiB,
   // less than the copies' memory is worth (bench/RESULTS.md); a held input is not read again at all.
   for (let i = 0; i < sources.length; i++) if (sources[i]!.held || (await isPlainFile(sources[i]!).catch(() => false))) kept.drop(i);

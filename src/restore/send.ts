@@ -14,6 +14,7 @@ import { batchFailure, changedError, countChangedError, interrupted } from "./di
 import { sendBatch, type Attempt } from "./import.ts";
 import { BACKOFF_MS, DEFAULT_IN_FLIGHT, MAX_BACKOFF_MS, type RestoreOptions } from "./options.ts";
 import { InFlight } from "./pipeline.ts";
+import type { LinesInMemory } from "./held.ts";
 import { HEY_THERE, type Selection } from "./plan.ts";
 import { readLines, StopReading, type Source } from "./sources.ts";
 import type { RestoreHooks, RestoreSummary } from "./summary.ts";
@@ -134,10 +135,12 @@ export async function sendSelected(sources: Source[], sel: Selection, opts: Rest
       const crc = crcs[i]!;
       const isPlain = plain[i]!;
       if ((heyThere ? hey.count : b.count - hey.count) === 0) continue;
-      const held = src.held;
-      const sp = spans[i];
-      if (held && sp) {
-        // Held bytes are the ones pass 1 checked: cut out in place, nothing read again.
+      // Lines already in memory, the bytes pass 1 checked: a held input, or the hey-there lines it copied.
+      const copies = heyThere ? kept.of(i) : undefined;
+      const sp: LinesInMemory | undefined = spans[i] ?? copies;
+      const bytes = src.held ?? copies?.bytes;
+      if (sp && bytes) {
+        // Cut out in place, nothing read again.
         const until = heyThere ? lastHeyThere[i]! : lastLine[i]!;
         try {
           for (let line = 1; line <= until; line++) {
@@ -147,34 +150,14 @@ export async function sendSelected(sources: Source[], sel: Selection, opts: Rest
             const e = sp.end(line);
             if (++position <= skip) continue;
             const idS = sp.idStart(line);
-            if (idS >= 0) batch.addLine(held, s, e, idS, sp.idEnd(line), sp.svc(line));
-            else take(held, s, e, isPlain.has(line), src.name, line);
+            if (idS >= 0) batch.addLine(bytes, s, e, idS, sp.idEnd(line), sp.svc(line));
+            else take(bytes, s, e, isPlain.has(line), src.name, line);
             if (batch.count >= opts.batchSize) await flush();
           }
         } catch (err) {
           if (!(err instanceof StopReading)) throw err;
         }
-        if (opts.signal?.aborted) return;
-        continue;
-      }
-      const copies = heyThere ? kept.of(i) : undefined;
-      if (copies) {
-        // The hey-there lines pass 1 copied: the file is not read for them.
-        try {
-          for (let line = 1; line <= lastHeyThere[i]!; line++) {
-            if (!b.has(line) || !hey.has(line)) continue;
-            if (opts.signal?.aborted) break;
-            if (++position <= skip) continue;
-            const n = 4 * copies.at.get(line)!;
-            const { bytes, spans: sp } = copies;
-            if (sp[n + 2]! >= 0) batch.addLine(bytes, sp[n]!, sp[n + 1]!, sp[n + 2]!, sp[n + 3]!, HEY_THERE);
-            else take(bytes, sp[n]!, sp[n + 1]!, isPlain.has(line), src.name, line);
-            if (batch.count >= opts.batchSize) await flush();
-          }
-        } catch (err) {
-          if (!(err instanceof StopReading)) throw err;
-        }
-        kept.drop(i);
+        if (copies) kept.drop(i);
         if (opts.signal?.aborted) return;
         continue;
       }

@@ -172,7 +172,11 @@ export async function plainSplit(src: Source): Promise<number | undefined> {
   }
 }
 
-/** Is the source neither compressed nor encrypted (a pass over it costs only its reading)? */
+/**
+ * Is the source a regular file, neither compressed nor encrypted (a pass over
+ * it costs only its reading)? Anything else (a FIFO, a device) is not peeked
+ * at: what is read from it would be gone for pass 1.
+ */
 export async function isPlainFile(src: Source): Promise<boolean> {
-  return sniff(await Bun.file(src.path).slice(0, 8).bytes()) === "none";
+  return statSync(src.path).isFile() && sniff(await Bun.file(src.path).slice(0, 8).bytes()) === "none";
 }
