@@ -4,11 +4,14 @@ import {
   progressEnabled,
   estimateRemainingMs,
   formatBytes,
+  formatCount,
   formatDuration,
   formatRate,
   renderBar,
   renderLine,
 } from "../src/cli/progress.ts";
+import { LogLevels } from "consola/core";
+import { createLog } from "../src/cli/log.ts";
 
 describe("formatters", () => {
   test("formatBytes", () => {
@@ -17,6 +20,11 @@ describe("formatters", () => {
     expect(formatBytes(1536)).toBe("1.5 KiB");
     expect(formatBytes(10 * 1024 * 1024)).toBe("10 MiB");
     expect(formatBytes(3.25 * 1024 ** 3)).toBe("3.3 GiB");
+  });
+
+  test("formatCount writes counts as toLocaleString(\"en\") does", () => {
+    const counts = [0, 7, 999, 1000, 12_345, 999_999, 1_000_000, 180_670, 2 ** 31, Number.MAX_SAFE_INTEGER, -1, -1234567];
+    for (const n of counts) expect(formatCount(n)).toBe(n.toLocaleString("en"));
   });
 
   test("formatDuration", () => {
@@ -111,5 +119,44 @@ describe("createProgress", () => {
     const { writes, stream } = fakeStream();
     createProgress({ enabled: true, stream, now: () => 0 }).stop();
     expect(writes).toEqual([]);
+  });
+});
+
+describe("the log on a stderr that is not a terminal", () => {
+  /** A stream that keeps what is written. */
+  const sink = (isTTY: boolean) => {
+    const chunks: string[] = [];
+    return { chunks, stream: { isTTY, write: (s: string) => (chunks.push(s), true), columns: 80 } as unknown as NodeJS.WriteStream };
+  };
+
+  test("writes the lines consola's basic reporter writes", async () => {
+    const { createConsola } = await import("consola");
+    const ours = sink(false);
+    const theirs = sink(false);
+    const log = createLog({ verbose: true }, ours.stream);
+    const reference = createConsola({ level: LogLevels.debug, fancy: false, stdout: theirs.stream, stderr: theirs.stream } as Parameters<typeof createConsola>[0]);
+    const error = new Error("boom", { cause: new Error("under") });
+    for (const l of [log, reference]) {
+      l.info("would send 3 event(s) in 1 batch(es) to http://127.0.0.1:1");
+      l.warn("no events in a.jsonl: the input is empty");
+      l.debug("50% done, 100%s %d");
+      l.success("done");
+      l.log("plain");
+      l.info("");
+      l.info("two", "args %s", 3);
+      l.withTag("mesh").info("tagged");
+      l.error(error);
+    }
+    expect(ours.chunks).toEqual(theirs.chunks);
+    expect(ours.chunks.length).toBe(9);
+  });
+
+  test("stays below its level", () => {
+    const out = sink(false);
+    const log = createLog({ quiet: true }, out.stream);
+    log.info("hidden");
+    log.debug("hidden");
+    log.warn("shown");
+    expect(out.chunks).toEqual(["[warn] shown\n"]);
   });
 });

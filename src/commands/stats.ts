@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { outputArgsWith, lineArgs, parseIntArg, parseMaxLineBytes } from "../cli/args.ts";
 import { backupFilesArg, backupSoulArgs } from "../cli/backup-args.ts";
 import { inputProgress, renderStats, statsWarnings } from "../cli/render/backup.ts";
+import { formatCount } from "../cli/progress.ts";
 import { commandSetup } from "../cli/setup.ts";
 import { ExitCode } from "../errors.ts";
 import { checkStdin, inputSizes, soulFromArgs } from "../backup/open.ts";
@@ -29,7 +30,7 @@ export default defineCommand({
     const progress = newProgress();
     const inputs = (args._ ?? []).map(String);
     checkStdin(inputs, "stats");
-    const onProgress = inputProgress(progress, "reading", inputSizes(inputs), (p: { lines: number }) => `${p.lines.toLocaleString("en")} lines`);
+    const onProgress = inputProgress(progress, "reading", inputSizes(inputs), (p: { lines: number }) => `${formatCount(p.lines)} lines`);
     let report: StatsReport;
     try {
       report = await backupStats({ inputs, top, by, maxLineBytes, soul: soulFromArgs(args, log) }, onProgress);

@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { outputArgsWith, lineArgs, parseIntArg, parseMaxLineBytes } from "../cli/args.ts";
 import { backupFilesArg, backupSoulArgs } from "../cli/backup-args.ts";
 import { inputProgress, renderIssues, renderReport, verifyJson } from "../cli/render/backup.ts";
+import { formatCount } from "../cli/progress.ts";
 import { commandSetup } from "../cli/setup.ts";
 import { ExitCode } from "../errors.ts";
 import { loadKeysFile } from "../backup/keys.ts";
@@ -35,7 +36,7 @@ export default defineCommand({
     const maxLineBytes = parseMaxLineBytes(args);
     const progress = newProgress();
     checkStdin(inputs, "verify");
-    const onProgress = inputProgress(progress, "verifying", inputSizes(inputs), (p: { events: number }) => `${p.events.toLocaleString("en")} events`);
+    const onProgress = inputProgress(progress, "verifying", inputSizes(inputs), (p: { events: number }) => `${formatCount(p.events)} events`);
     let report: VerifyReport;
     try {
       const issueLimit = out.verbose ? Number.MAX_SAFE_INTEGER : 1000;

@@ -1,9 +1,4 @@
 import { createPrivateKey, createPublicKey, sign as nativeSign, verify as nativeVerify, type KeyObject } from "node:crypto";
-import * as ed from "@noble/ed25519";
-import { sha512 } from "@noble/hashes/sha2.js";
-
-// noble/ed25519 ships async-only; giving it SHA-512 enables the sync API.
-ed.hashes.sha512 = sha512;
 
 const encoder = new TextEncoder();
 export const utf8 = (s: string): Uint8Array => encoder.encode(s);
@@ -20,7 +15,16 @@ export function fromBase64(text: string): Uint8Array | null {
   return new Uint8Array(Buffer.from(text, "base64"));
 }
 
-export const edPublicKey = (seed: Uint8Array): Uint8Array => ed.getPublicKey(seed);
+/**
+ * noble's public key for a seed. Loaded on first use: signing and verifying are native, and most runs never
+ * show their own key; noble, SHA-512 and the base point's table are ~30 ms of CPU, cold.
+ */
+export function edPublicKey(seed: Uint8Array): Uint8Array {
+  const ed = require("@noble/ed25519") as typeof import("@noble/ed25519");
+  // noble/ed25519 ships async-only; giving it SHA-512 enables the sync API.
+  ed.hashes.sha512 ??= (require("@noble/hashes/sha2.js") as typeof import("@noble/hashes/sha2.js")).sha512;
+  return ed.getPublicKey(seed);
+}
 
 /** DER prefix that turns a 32-byte Ed25519 seed into a PKCS#8 private key. */
 const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");

@@ -9,10 +9,9 @@ import type { Issue, IssueKind, ServiceCounts, VerifyReport } from "../../backup
 import { ExitCode } from "../../errors.ts";
 import { KNOWN_SERVICES } from "../../events/id.ts";
 import type { Log } from "../log.ts";
-import { formatBytes, formatDuration, formatRate, type Progress } from "../progress.ts";
+import { formatBytes, formatCount, formatDuration, formatRate, type Progress } from "../progress.ts";
 import { columns } from "../table.ts";
 
-export const num = (n: number): string => n.toLocaleString("en");
 export const pct = (n: number, of: number): string => `${of > 0 ? ((100 * n) / of).toFixed(1) : "0.0"}%`;
 const mib = (n: number) => Math.round(n / 1048576);
 
@@ -61,7 +60,7 @@ export function renderIssues(report: VerifyReport, out: { quiet: boolean; verbos
   for (const [kind, n] of Object.entries(report.issueCounts) as [IssueKind, number][]) {
     const more = n - (shown.get(kind) ?? 0);
     const isError = report.issues.find((i) => i.kind === kind)?.error ?? false;
-    if (more > 0 && (isError || !out.quiet)) text += `… and ${num(more)} more ${KIND_WORDS[kind]} (--verbose lists them all)\n`;
+    if (more > 0 && (isError || !out.quiet)) text += `… and ${formatCount(more)} more ${KIND_WORDS[kind]} (--verbose lists them all)\n`;
   }
   return text;
 }
@@ -78,37 +77,37 @@ const COLUMNS: [keyof ServiceCounts, string][] = [
 /** The report for people: the table per service, then what else was found, then the verdict. */
 export function renderReport(r: VerifyReport): string {
   const rows: string[][] = [["service", ...COLUMNS.map(([, h]) => h)]];
-  for (const [svc, c] of Object.entries(r.services)) rows.push([svc, ...COLUMNS.map(([k]) => num(c[k]))]);
-  rows.push(["total", ...COLUMNS.map(([k]) => num(r.total[k]))]);
+  for (const [svc, c] of Object.entries(r.services)) rows.push([svc, ...COLUMNS.map(([k]) => formatCount(c[k]))]);
+  rows.push(["total", ...COLUMNS.map(([k]) => formatCount(r.total[k]))]);
   const lines = [columns(rows).join("\n")];
-  for (const [svc, n] of Object.entries(r.unknownServices)) lines.push(`${svc}: ${num(n)} event(s) of an unknown service (not verifiable: its content string is unknown)`);
+  for (const [svc, n] of Object.entries(r.unknownServices)) lines.push(`${svc}: ${formatCount(n)} event(s) of an unknown service (not verifiable: its content string is unknown)`);
   lines.push("");
   for (const f of r.files) {
     const form = [f.compression !== "none" ? f.compression : "", f.encrypted ? "encrypted" : ""].filter(Boolean).join(", ");
     lines.push(
-      `${f.name}: ${num(f.lines)} lines, ${num(f.events)} events, ${formatBytes(f.bytes)}${form ? ` (${form})` : ""}` +
+      `${f.name}: ${formatCount(f.lines)} lines, ${formatCount(f.events)} events, ${formatBytes(f.bytes)}${form ? ` (${form})` : ""}` +
         `${f.truncated ? ", truncated" : ""}${f.unreadable ? ", DAMAGED: read only up to this point" : ""}`,
     );
   }
-  lines.push(`malformed lines: ${num(r.malformed)}`);
-  lines.push(`duplicates: ${num(r.duplicates)}${r.duplicatesAcrossFiles > 0 ? ` (${num(r.duplicatesAcrossFiles)} across inputs)` : ""}`);
-  lines.push(`out of order: ${num(r.unsorted)}${r.unsorted > 0 ? (r.requireSorted ? " (an error: --require-sorted)" : " (a warning; --require-sorted makes it an error)") : ""}`);
+  lines.push(`malformed lines: ${formatCount(r.malformed)}`);
+  lines.push(`duplicates: ${formatCount(r.duplicates)}${r.duplicatesAcrossFiles > 0 ? ` (${formatCount(r.duplicatesAcrossFiles)} across inputs)` : ""}`);
+  lines.push(`out of order: ${formatCount(r.unsorted)}${r.unsorted > 0 ? (r.requireSorted ? " (an error: --require-sorted)" : " (a warning; --require-sorted makes it an error)") : ""}`);
   lines.push(
-    `keys: ${num(r.keys.learned)} learned from hey-there/chau events${r.keys.trusted > 0 ? `, ${num(r.keys.trusted)} name(s) given with --keys` : ""}` +
-      `${r.keys.conflicts > 0 ? `, ${num(r.keys.conflicts)} announced key(s) differing from --keys (ignored)` : ""}` +
-      `${r.keys.changed > 0 ? `, ${num(r.keys.changed)} name(s) with more than one key` : ""}`,
+    `keys: ${formatCount(r.keys.learned)} learned from hey-there/chau events${r.keys.trusted > 0 ? `, ${formatCount(r.keys.trusted)} name(s) given with --keys` : ""}` +
+      `${r.keys.conflicts > 0 ? `, ${formatCount(r.keys.conflicts)} announced key(s) differing from --keys (ignored)` : ""}` +
+      `${r.keys.changed > 0 ? `, ${formatCount(r.keys.changed)} name(s) with more than one key` : ""}`,
   );
   const noKey = Object.entries(r.unknownKeyEmitters);
   if (noKey.length > 0) {
-    const list = noKey.slice(0, 10).map(([name, n]) => `${name} (${num(n)})`).join(", ");
+    const list = noKey.slice(0, 10).map(([name, n]) => `${name} (${formatCount(n)})`).join(", ");
     lines.push(`no public key for: ${list}${noKey.length > 10 ? `, and ${noKey.length - 10} more` : ""} (give them with --keys FILE)`);
   }
   const rate = r.seconds > 0 ? ` (${formatRate(r.total.events / r.seconds, "events")}, ${formatRate(r.bytes / r.seconds, "B")})` : "";
   lines.push(`time: ${r.seconds.toFixed(1)}s${rate}`);
   if (r.ok) {
     lines.push(
-      `result: OK: ${num(r.total.events)} event(s); every ID recomputes, ${num(r.total.ok)} signature(s) verify` +
-        `${r.total.unknownKey > 0 ? `, ${num(r.total.unknownKey)} could not be checked (no key)` : ""}`,
+      `result: OK: ${formatCount(r.total.events)} event(s); every ID recomputes, ${formatCount(r.total.ok)} signature(s) verify` +
+        `${r.total.unknownKey > 0 ? `, ${formatCount(r.total.unknownKey)} could not be checked (no key)` : ""}`,
     );
   } else {
     const unsortedErrors = r.requireSorted ? r.unsorted : 0;
@@ -120,7 +119,7 @@ export function renderReport(r: VerifyReport): string {
       [unsortedErrors, "line(s) out of order"],
     ]
       .filter(([n]) => (n as number) > 0)
-      .map(([n, w]) => `${num(n as number)} ${w}`);
+      .map(([n, w]) => `${formatCount(n as number)} ${w}`);
     lines.push(`result: CORRUPT: ${parts.join(", ")} (listed on stderr as FILE:LINE)`);
   }
   return `${lines.join("\n")}\n`;
@@ -179,9 +178,9 @@ export function renderStats(r: StatsReport, width = 80): string {
   const lines: string[] = [];
   const form = (f: StatsReport["files"][number]) => [f.compression !== "none" ? f.compression : "", f.encrypted ? "encrypted" : ""].filter(Boolean).join(", ");
   const head: string[][] = [
-    ["events", `${num(r.events)}${r.duplicates > 0 ? ` (+${num(r.duplicates)} duplicate lines)` : ""}${r.malformed > 0 ? ` (${num(r.malformed)} malformed lines left out)` : ""}`],
+    ["events", `${formatCount(r.events)}${r.duplicates > 0 ? ` (+${formatCount(r.duplicates)} duplicate lines)` : ""}${r.malformed > 0 ? ` (${formatCount(r.malformed)} malformed lines left out)` : ""}`],
     ["bytes", `${formatBytes(r.bytes)} in ${r.files.length} input(s)`],
-    ["signed", `${num(r.signed)} (${pct(r.signed, r.events)})`],
+    ["signed", `${formatCount(r.signed)} (${pct(r.signed, r.events)})`],
   ];
   if (r.first && r.last) {
     head.push(["first", `${r.first.time}  (${r.first.ts})`]);
@@ -190,24 +189,24 @@ export function renderStats(r: StatsReport, width = 80): string {
   }
   for (const [k, v] of head) lines.push(`${k.padEnd(7)} ${v}`);
   if (r.files.length > 1 || r.files.some((f) => form(f))) {
-    for (const f of r.files) lines.push(`  ${f.name}: ${num(f.events)} events, ${formatBytes(f.bytes)}${form(f) ? ` (${form(f)})` : ""}`);
+    for (const f of r.files) lines.push(`  ${f.name}: ${formatCount(f.events)} events, ${formatBytes(f.bytes)}${form(f) ? ` (${form(f)})` : ""}`);
   }
   if (r.events === 0) return `${lines.join("\n")}\n`;
 
   lines.push("", "services");
-  const svcRows = Object.entries(r.services).map(([svc, n]) => [svc, num(n), pct(n, r.events), KNOWN_SERVICES.has(svc) ? "" : "(unknown service)"]);
+  const svcRows = Object.entries(r.services).map(([svc, n]) => [svc, formatCount(n), pct(n, r.events), KNOWN_SERVICES.has(svc) ? "" : "(unknown service)"]);
   lines.push(...columns(svcRows, { indent: "  " }));
 
-  lines.push("", `emitters (${num(r.emitters.distinct)}${r.emitters.top.length < r.emitters.distinct ? `, top ${r.emitters.top.length}` : ""})`);
-  const emitterRows = r.emitters.top.map((e) => [e.name, num(e.events), pct(e.events, r.events)]);
-  if (r.emitters.others > 0) emitterRows.push(["(others)", num(r.emitters.others), pct(r.emitters.others, r.events)]);
-  emitterRows.push(["(no emitter)", num(r.emitters.none), pct(r.emitters.none, r.events)]);
+  lines.push("", `emitters (${formatCount(r.emitters.distinct)}${r.emitters.top.length < r.emitters.distinct ? `, top ${r.emitters.top.length}` : ""})`);
+  const emitterRows = r.emitters.top.map((e) => [e.name, formatCount(e.events), pct(e.events, r.events)]);
+  if (r.emitters.others > 0) emitterRows.push(["(others)", formatCount(r.emitters.others), pct(r.emitters.others, r.events)]);
+  emitterRows.push(["(no emitter)", formatCount(r.emitters.none), pct(r.emitters.none, r.events)]);
   lines.push(...columns(emitterRows, { indent: "  " }));
 
   const { by, buckets } = r.timeline;
   lines.push("", `events per ${by} (UTC)`);
   const labels = buckets.map((b) => bucketLabel(b.start, by));
-  const counts = buckets.map((b) => num(b.events));
+  const counts = buckets.map((b) => formatCount(b.events));
   const labelWidth = Math.max(...labels.map((l) => l.length));
   const countWidth = Math.max(...counts.map((c) => c.length));
   const max = Math.max(...buckets.map((b) => b.events));
@@ -236,7 +235,7 @@ export function mergeHooks(log: Log, progress: Progress): MergeHooks {
         done: mib(p.bytesRead),
         total: mib(p.bytesTotal),
         fraction: p.bytesTotal > 0 ? p.bytesRead / p.bytesTotal : 0,
-        extra: `MiB · ${p.events.toLocaleString("en")} events`,
+        extra: `MiB · ${formatCount(p.events)} events`,
       }),
   };
 }
@@ -247,7 +246,7 @@ export function reportMerge(s: MergeSummary, log: Log, json: boolean): void {
     process.stderr.write(`${JSON.stringify(summaryJson(s))}\n`);
     return;
   }
-  log.success(`${s.written.toLocaleString("en")} events from ${s.inputs.length} input(s) to ${s.output} in ${formatDuration(s.seconds * 1000)}`);
+  log.success(`${formatCount(s.written)} events from ${s.inputs.length} input(s) to ${s.output} in ${formatDuration(s.seconds * 1000)}`);
   log.info(
     `read ${s.read}, duplicates ${s.duplicates}` +
       (s.replaced ? ` (${s.replaced} replaced by a signed copy)` : "") +

@@ -4,7 +4,7 @@ import { ExitCode } from "../../errors.ts";
 import type { DumpHooks, DumpSummary } from "../../dump/dump.ts";
 import type { Discovery, Peer, Skipped } from "../../mesh/discovery.ts";
 import type { Log } from "../log.ts";
-import { formatBytes, formatDuration, formatRate, type Progress } from "../progress.ts";
+import { formatBytes, formatCount, formatDuration, formatRate, type Progress } from "../progress.ts";
 import type { meshJson } from "../mesh.ts";
 
 /** The dump's log lines and progress line as it runs; `progress` is stopped by the caller. */
@@ -18,7 +18,7 @@ export function dumpHooks(log: Log, progress: Progress): DumpHooks {
       done: p.peersDone,
       total: p.peersTotal,
       fraction: p.fraction,
-      extra: `· ${events.toLocaleString("en")} events fetched (${formatRate((events * 1000) / Math.max(1, performance.now() - started), "events")}) · ${formatBytes(bytes)}`,
+      extra: `· ${formatCount(events)} events fetched (${formatRate((events * 1000) / Math.max(1, performance.now() - started), "events")}) · ${formatBytes(bytes)}`,
     });
   return {
     onPage(page, p) {
@@ -54,7 +54,7 @@ export function reportDump(s: DumpSummary, log: Log, json: boolean, mesh: Return
     return;
   }
   const ok = s.peers.filter((p) => p.status === "ok").length;
-  const line = `${s.written.toLocaleString("en")} events from ${ok}/${s.peers.length} peers to ${s.output} in ${formatDuration(s.seconds * 1000)}`;
+  const line = `${formatCount(s.written)} events from ${ok}/${s.peers.length} peers to ${s.output} in ${formatDuration(s.seconds * 1000)}`;
   const details =
     `fetched ${s.fetched}, unique ${s.unique}, duplicates ${s.duplicates}` +
     (s.replaced ? ` (${s.replaced} replaced by a signed copy)` : "") +

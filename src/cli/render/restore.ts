@@ -8,8 +8,9 @@ import { isEmptyFilter, type EventFilter, type FilterArgs } from "../../restore/
 import { displayUrl, naraBaseUrl } from "../../restore/import.ts";
 import type { InvalidLine, RestoreHooks, RestoreSummary } from "../../restore/restore.ts";
 import type { OutputOptions } from "../args.ts";
+import { LogLevels } from "consola/core";
 import type { Log } from "../log.ts";
-import { formatBytes, formatDuration, type Progress } from "../progress.ts";
+import { formatBytes, formatCount, formatDuration, type Progress } from "../progress.ts";
 
 /** Invalid lines listed one by one before "… and N more" (all of them with --verbose). */
 const INVALID_SHOWN = 1000;
@@ -18,6 +19,8 @@ const INVALID_IN_JSON = 1000;
 
 /** Debug lines on who signs and what is selected, before anything is read. */
 export function logRestoreSetup(log: Log, signer: RestoreIdentity, filter: EventFilter, filterArgs: FilterArgs): void {
+  // The public key behind describeSigner costs ~30 ms of CPU to derive: not for a line nobody sees.
+  if (log.level < LogLevels.debug) return;
   if (signer.bondChecked) log.debug(`the soul is bonded to ${signer.identity.name} (nara ID ${signer.identity.naraId})`);
   else log.debug("no --name given: the soul's bond to a name was not checked (the signing key comes from the soul alone)");
   log.debug(`signing as ${describeSigner(signer)}`);
@@ -58,7 +61,7 @@ export function restoreReport(ctx: { out: OutputOptions; log: Log; progress: Pro
         done: Math.round(p.bytes / 1048576),
         total: Math.round(p.totalBytes / 1048576),
         fraction: p.totalBytes > 0 ? p.bytes / p.totalBytes : 0,
-        extra: `MiB · ${p.lines.toLocaleString("en")} lines`,
+        extra: `MiB · ${formatCount(p.lines)} lines`,
       });
     },
     onPlan(plan) {
@@ -74,7 +77,7 @@ export function restoreReport(ctx: { out: OutputOptions; log: Log; progress: Pro
           : `imported ${b.imported}, duplicates ${b.duplicates}${b.warnings ? `, warnings ${b.warnings}` : ""} in ${formatDuration(b.ms)}${b.attempts > 1 ? ` (attempt ${b.attempts})` : ""}`;
         log.debug(`batch ${b.index}/${b.of}: ${b.events} events, ${formatBytes(b.bytes)}: ${result}`);
       }
-      progress.update({ label: dryRun ? "signing" : "restoring", done: b.index, total: b.of, unit: "batches", extra: `${b.sentSoFar.toLocaleString("en")} events` });
+      progress.update({ label: dryRun ? "signing" : "restoring", done: b.index, total: b.of, unit: "batches", extra: `${formatCount(b.sentSoFar)} events` });
     },
     onRetry(r) {
       progress.stop();
