@@ -14,6 +14,7 @@ export function createLog(opts: { verbose?: boolean; quiet?: boolean; json?: boo
   if (stream.isTTY && !process.env.CI) {
     // consola's full build draws for a terminal; loading it (node:util, node:tty, its prompts) costs ~20 ms of CPU.
     const full = require("consola") as typeof import("consola");
+    // `fancy` exists on consola's Node build (the one Bun loads) but not in the browser typings tsc resolves.
     return full.createConsola({ ...options, fancy: true } as Parameters<typeof full.createConsola>[0]);
   }
   return createConsola({ ...options, reporters: [lineReporter] });
@@ -34,7 +35,8 @@ const lineReporter: ConsolaReporter = {
       return basic.log(obj, ctx);
     }
     const tag = obj.tag ? ` [${obj.tag}]` : "";
-    ctx.options.stderr!.write(`[${obj.type}]${tag}${message === "" ? "" : ` ${message}`}\n`);
+    const stream = obj.level < 2 ? ctx.options.stderr : ctx.options.stdout;
+    stream!.write(`[${obj.type}]${tag}${message === "" ? "" : ` ${message}`}\n`);
   },
 };
 
