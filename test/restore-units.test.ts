@@ -367,6 +367,46 @@ describe("the ID index", () => {
     expect(idx.size).toBe(ids.length);
   });
 
+  test("an ID looked up by its bytes is the ID looked up by its text", () => {
+    const idx = new IdIndex(1024);
+    const rng = new Rng(6);
+    const ids: string[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const hex = Array.from(rng.bytes(16), (b) => b.toString(16).padStart(2, "0")).join("");
+      ids.push(i % 7 === 0 ? `id-${i}` : i % 11 === 0 ? hex.toUpperCase() : i % 13 === 0 ? hex.slice(1) : hex);
+    }
+    const line = new TextEncoder().encode(ids.map((id) => `{"id":"${id}"}`).join("\n"));
+    let at = 0;
+    const spans = ids.map((id) => {
+      const s = at + 7;
+      at += id.length + 10;
+      return [s, s + id.length] as const;
+    });
+    // Half in by bytes, half by text; each then found both ways, with what was stored.
+    ids.forEach((id, i) => {
+      const [s, e] = spans[i]!;
+      expect(i % 2 === 0 ? idx.getAt(line, s, e) : idx.get(id)).toBeUndefined();
+      idx.setFound({ input: 0, line: i + 1, signed: false, selected: true });
+    });
+    expect(idx.size).toBe(ids.length);
+    ids.forEach((id, i) => {
+      const [s, e] = spans[i]!;
+      const want = { input: 0, line: i + 1, signed: false, selected: true };
+      expect(idx.get(id)).toEqual(want);
+      expect(idx.getAt(line, s, e)).toEqual(want);
+    });
+    // setFound after getAt replaces that entry, and set(id) after getAt looks the ID up again.
+    const [s3, e3] = spans[3]!;
+    idx.getAt(line, s3, e3);
+    idx.setFound({ input: 2, line: 9, signed: true, selected: false });
+    expect(idx.get(ids[3]!)).toEqual({ input: 2, line: 9, signed: true, selected: false });
+    idx.getAt(line, s3, e3);
+    idx.set(ids[4]!, { input: 1, line: 1, signed: true, selected: true });
+    expect(idx.get(ids[4]!)).toEqual({ input: 1, line: 1, signed: true, selected: true });
+    expect(idx.get(ids[3]!)).toEqual({ input: 2, line: 9, signed: true, selected: false });
+    expect(idx.size).toBe(ids.length);
+  });
+
   test("line bits", () => {
     const b = new LineBits();
     b.set(1, true);

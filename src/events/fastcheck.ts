@@ -24,6 +24,7 @@ import { KNOWN_SERVICES, PAYLOAD_KEY } from "./id.ts";
 import { internedText, latin1Text } from "./linecheck.ts";
 
 export type FastEvent = {
+  /** The ID as a Go peer decodes it; "" when not asked for and its bytes are it (idS, idE). */
   id: string;
   /** The decimal text of ts ("" when not asked for). */
   tsText: string;
@@ -226,11 +227,12 @@ function text(b: Uint8Array, s: number, e: number): string {
 }
 
 /**
- * The id (as a Go peer decodes it), ts text (unless !withTs), svc and
- * signedness of a valid event line buf[start, end), or null when the line
- * is not plainly valid (ask parseEvent, which also says what is wrong).
+ * The id (as a Go peer decodes it; unless !withId and its bytes are it), ts
+ * text (unless !withTs), svc and signedness of a valid event line
+ * buf[start, end), or null when the line is not plainly valid (ask
+ * parseEvent, which also says what is wrong).
  */
-export function fastCheck(buf: Uint8Array, start: number, end: number, withTs = true): FastEvent | null {
+export function fastCheck(buf: Uint8Array, start: number, end: number, withTs = true, withId = true): FastEvent | null {
   lineEnd(end);
   idS = idE = tsS = tsE = svcS = svcE = -1;
   emitterLen = sigLen = payloadSeen = 0;
@@ -250,8 +252,9 @@ export function fastCheck(buf: Uint8Array, start: number, end: number, withTs = 
   if (key !== undefined && !(payloadSeen & (1 << TOP_BIT[key]!))) return null;
   if (key === undefined && KNOWN_SERVICES.has(svc)) return null;
   const ascii = plainAscii(buf, idS, idE);
-  const id = ascii ? latin1Text(buf, idS, idE) : text(buf, idS, idE);
-  if (id === "") return null;
+  // Plain ASCII bytes are the ID (and not empty): a caller that keys by them needs no string per line.
+  const id = ascii ? (withId ? latin1Text(buf, idS, idE) : "") : text(buf, idS, idE);
+  if (!ascii && id === "") return null;
   let tsText = withTs ? latin1Text(buf, tsS, tsE) : ""; // digits and "-": ASCII
   if (tsText === "-0") tsText = "0";
   const unescaped = ascii || buf.subarray(idS, idE).indexOf(BS) < 0;

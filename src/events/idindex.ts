@@ -20,8 +20,8 @@ export type IdEntry = { input: number; line: number; signed: boolean; selected: 
 /** The id table with two payload words an entry: meta (input + 1, flags) and line. */
 export class IdIndex {
   readonly #table: IdTable;
-  /** The id of the last `get`, and its entry (-1: not there yet). */
-  #key = "";
+  /** The id of the last `get` (undefined after a `getAt`), and its entry (-1: not there yet). */
+  #key: string | undefined = "";
   #entry = -1;
 
   /** `expected`: the ids the caller foresees (restore: from its inputs' size), room made at once. */
@@ -48,9 +48,24 @@ export class IdIndex {
     return unpack(r[n * 6 + 4]!, r[n * 6 + 5]!);
   }
 
+  /** `get` for the id whose text is the ASCII bytes b[s, e) (a hex id makes no string). */
+  getAt(b: Uint8Array, s: number, e: number): IdEntry | undefined {
+    const n = this.#table.findBytes(b, s, e);
+    this.#key = undefined;
+    this.#entry = n;
+    if (n < 0) return undefined;
+    const r = this.#table.records;
+    return unpack(r[n * 6 + 4]!, r[n * 6 + 5]!);
+  }
+
   /** Stores `e` for `id` (looked up again unless it was the last `get`). */
   set(id: string, e: IdEntry): void {
     if (id !== this.#key) this.get(id);
+    this.setFound(e);
+  }
+
+  /** Stores `e` for the id of the last `get` or `getAt`. */
+  setFound(e: IdEntry): void {
     if (e.input < 0 || e.input > MAX_INPUTS) throw new RangeError(`too many inputs (at most ${MAX_INPUTS})`);
     if (e.line < 0 || e.line > 0xffffffff) throw new RangeError("line number out of range");
     const meta = (e.input + 1) | (e.signed ? META_SIGNED : 0) | (e.selected ? META_SELECTED : 0);

@@ -6,6 +6,8 @@
  * length, upper case, escapes) keeps a string key and goes through a Map.
  */
 
+import { latin1Text } from "./linecheck.ts";
+
 /** Lowercase hex digit values; 16 marks anything else (an upper-case id keeps its string). */
 const HEX = new Uint8Array(256).fill(16);
 for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
@@ -194,7 +196,14 @@ export class IdTable {
     return this.textHex ? this.find(this.w, 0) : this.findOther(id);
   }
 
-  /** Adds the id the last `findText` did not find; its entry, or FULL. */
+  /** `findText` for the id whose text is the ASCII bytes b[s, e): a hex id makes no string. */
+  findBytes(b: Uint8Array, s: number, e: number): number {
+    if (!hexWords(b, s, e, this.w, 0)) return this.findText(latin1Text(b, s, e));
+    this.textHex = true;
+    return this.find(this.w, 0);
+  }
+
+  /** Adds the id the last `findText` or `findBytes` did not find; its entry, or FULL. */
   addText(): number {
     return this.textHex ? this.add() : this.addOther(this.text);
   }

@@ -24,7 +24,10 @@ export type FilterFields = {
 
 export type ValidEvent = FilterFields & {
   ok: true;
-  /** The ID exactly as a Go peer decodes it: what the batch signature covers, and the dedup key. */
+  /**
+   * The ID exactly as a Go peer decodes it: what the batch signature covers, and the dedup key;
+   * "" when asked `withoutId` and buf[idS, idE) is it.
+   */
   id: string;
   /** Has a non-empty emitter and sig: the better copy when two share an ID. */
   signed: boolean;
@@ -63,12 +66,18 @@ function naraNames(emitter: string | undefined, emitterId: string | undefined, p
  * peer decodes into an event, with a non-empty string `id`, an int64 `ts`,
  * and, for the services peers know, the payload object of that service.
  * `withNaras` collects the names the --nara filter looks at; `withoutTs`
- * leaves tsText "" on the fast path (no time filter needs it).
+ * leaves tsText "" on the fast path (no time filter needs it), `withoutId`
+ * leaves id "" there when the ID is its bytes in the line (idS, idE).
  */
-export function validateLine(buf: Uint8Array, start: number, end: number, opts: { withNaras?: boolean; withoutTs?: boolean } = {}): LineCheck {
+export function validateLine(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  opts: { withNaras?: boolean; withoutTs?: boolean; withoutId?: boolean } = {},
+): LineCheck {
   if (!opts.withNaras) {
     // An answer of the fast check also proves the line valid UTF-8.
-    const fast = fastCheck(buf, start, end, opts.withoutTs !== true);
+    const fast = fastCheck(buf, start, end, opts.withoutTs !== true, opts.withoutId !== true);
     if (fast) {
       return { ok: true, id: fast.id, tsText: fast.tsText, svc: fast.svc, signed: fast.signed, naras: NO_NARAS, plain: true, idS: fast.idS, idE: fast.idE };
     }

@@ -102,9 +102,10 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
     const accept = (line: number, v: CheckedLine, at: Where) => {
       report.valid++;
       const selected = matches(filter, v);
-      const old = index.get(v.id);
+      // No ID string for a line whose ID is its plain bytes (validated withoutId): looked up by them.
+      const old = v.id === "" ? index.getAt(at.buf!, at.idS, at.idE) : index.get(v.id);
       if (old === undefined) {
-        index.set(v.id, { input: i, line, signed: v.signed, selected });
+        index.setFound({ input: i, line, signed: v.signed, selected });
         if (selected) {
           keep(i, line, at, v.plain);
           services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
@@ -125,7 +126,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
         kept.remove(old.input, old.line);
         services.set(v.svc, services.get(v.svc)! - 1);
       }
-      index.set(v.id, { input: i, line, signed: true, selected });
+      index.setFound({ input: i, line, signed: true, selected });
       if (selected) {
         keep(i, line, at, v.plain);
         services.set(v.svc, (services.get(v.svc) ?? 0) + 1);
@@ -172,7 +173,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
         hooks.onScan?.({ lines: linesRead, bytes: bytesRead, totalBytes });
       }
       if (line === 1) s += bomLength(buf, s, e);
-      const v = validateLine(buf, s, e, { withNaras, withoutTs });
+      const v = validateLine(buf, s, e, { withNaras, withoutTs, withoutId: true });
       if (!v.ok) return invalid(line, v.reason);
       where.buf = buf;
       where.s = s;
