@@ -6,6 +6,7 @@
  * never the events; then the send plan (counts, batches, services) follows.
  * If any line is invalid nothing is sent (unless skipInvalid).
  */
+import { noFTL } from "bun:jsc";
 import { ExitCode, NaraError } from "../errors.ts";
 import { IdIndex, LineBits } from "../events/idindex.ts";
 import { DEFAULT_MAX_LINE_BYTES, longLineReason } from "../events/lines.ts";
@@ -20,6 +21,20 @@ import { isPlainFile, plainSplit, readLines, type Source } from "./sources.ts";
 import type { InputReport, RestoreHooks, RestoreSummary } from "./summary.ts";
 
 export const HEY_THERE = "hey-there";
+
+/** Pass 1's bookkeeping per line, besides the closures planRestore makes. */
+const BOOKKEEPING = [IdIndex.prototype.getAt, IdIndex.prototype.setFound, IdIndex.prototype.get, IdIndex.prototype.set, LineBits.prototype.set, LineSpans.prototype.set, matches];
+
+/**
+ * Held inputs (64 MiB at most, a few hundred thousand lines) make a short
+ * pass 1: JSC's top tier (FTL) compiles its bookkeeping once it is hot, and
+ * that compile costs more CPU than the faster code saves before the pass
+ * ends, so it stays a tier lower (DFG), for the rest of the process. Read
+ * as a stream, a longer pass loses more than the compile (bench/RESULTS.md).
+ */
+function shortPass(closures: ((...args: never[]) => unknown)[]): void {
+  for (const f of [...BOOKKEEPING, ...closures]) noFTL(f);
+}
 
 /**
  * Where a checked line is: its span (kept for a held input) and, lazily, its CRC (kept otherwise);
@@ -183,6 +198,7 @@ export async function planRestore(sources: Source[], opts: RestoreOptions, hooks
       where.svc = v.svc;
       accept(line, v, where);
     };
+    if (src.held) shortPass([accept, visit, keep]);
     const onLong = (line: number, bytes: number) => {
       report.lines++;
       invalid(line, longLineReason(bytes, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES));
