@@ -40,18 +40,18 @@ export class IdIndex {
 
   /** Looks `id` up; the entry when present. Remembers it for a following set. */
   get(id: string): IdEntry | undefined {
-    const n = this.#table.findText(id);
     this.#key = id;
-    this.#entry = n;
-    if (n < 0) return undefined;
-    const r = this.#table.records;
-    return unpack(r[n * 6 + 4]!, r[n * 6 + 5]!);
+    return this.#found(this.#table.findText(id));
   }
 
   /** `get` for the id whose text is the ASCII bytes b[s, e) (a hex id makes no string). */
   getAt(b: Uint8Array, s: number, e: number): IdEntry | undefined {
-    const n = this.#table.findBytes(b, s, e);
     this.#key = undefined;
+    return this.#found(this.#table.findBytes(b, s, e));
+  }
+
+  /** Remembers entry n (-1: not there) for a following set, and unpacks it. */
+  #found(n: number): IdEntry | undefined {
     this.#entry = n;
     if (n < 0) return undefined;
     const r = this.#table.records;

@@ -23,7 +23,7 @@ import type { InputReport, RestoreHooks, RestoreSummary } from "./summary.ts";
 export const HEY_THERE = "hey-there";
 
 /** Pass 1's bookkeeping per line, besides the closures planRestore makes. */
-const BOOKKEEPING = [IdIndex.prototype.getAt, IdIndex.prototype.setFound, IdIndex.prototype.get, IdIndex.prototype.set, LineBits.prototype.set, LineSpans.prototype.set, matches];
+const BOOKKEEPING = [IdIndex.prototype.getAt, IdIndex.prototype.setFound, IdIndex.prototype.get, LineBits.prototype.set, LineSpans.prototype.set, matches];
 
 /**
  * Held inputs (64 MiB at most, a few hundred thousand lines) make a short

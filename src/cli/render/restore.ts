@@ -7,8 +7,8 @@ import { describeSigner, type RestoreIdentity } from "../../identity/signer.ts";
 import { isEmptyFilter, type EventFilter, type FilterArgs } from "../../restore/filter.ts";
 import { displayUrl, naraBaseUrl } from "../../restore/import.ts";
 import type { InvalidLine, RestoreHooks, RestoreSummary } from "../../restore/restore.ts";
-import type { OutputOptions } from "../args.ts";
 import { LogLevels } from "consola/core";
+import type { OutputOptions } from "../args.ts";
 import type { Log } from "../log.ts";
 import { formatBytes, formatCount, formatDuration, type Progress } from "../progress.ts";
 
